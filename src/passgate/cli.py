@@ -1,0 +1,267 @@
+"""The `passgate` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any, NoReturn
+
+import typer
+from sqlalchemy import select
+
+from . import directory
+from .config import ConfigurationError, Settings, load_settings
+from .context import RequestContext
+from .core import roles
+from .core.errors import PassgateError
+from .graph.base import iso
+from .oidc import clients
+from .oidc.keys import ensure_keys
+from .signin import taps
+from .store.db import Database
+from .store.tables import RoleAssignment, User
+
+app = typer.Typer(help="Passgate: a passkey identity provider.", no_args_is_help=True, add_completion=False)
+users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+groups_app = typer.Typer(help="Manage security groups.", no_args_is_help=True)
+roles_app = typer.Typer(help="Assign directory roles.", no_args_is_help=True)
+tap_app = typer.Typer(help="Temporary Access Passes.", no_args_is_help=True)
+apps_app = typer.Typer(help="App registrations (automation and OpenID Connect clients).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(groups_app, name="groups")
+app.add_typer(roles_app, name="roles")
+app.add_typer(tap_app, name="tap")
+app.add_typer(apps_app, name="apps")
+
+DEFAULT_ADMIN = "admin@passgate.localhost"
+ROLE_NAMES = {r.display_name.lower().replace(" ", "-"): r.template_id for r in roles.ROLES.values()}
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings(port: int | None = None) -> Settings:
+    try:
+        return load_settings(**({"port": port} if port else {}))
+    except ConfigurationError as exc:
+        fail(str(exc), 2)
+
+
+def database(cfg: Settings) -> Database:
+    db = Database(cfg.database_url)
+    try:
+        db.migrate()
+    except Exception as exc:  # the URL parsed but the database cannot be reached or migrated
+        fail(f"PASSGATE_DATABASE_URL: cannot open or migrate the database ({type(exc).__name__}: {exc})", 2)
+    return db
+
+
+def emit(data: dict[str, Any] | list[Any], as_json: bool, text: str) -> None:
+    typer.echo(json.dumps(data, indent=2) if as_json else text)
+
+
+def bootstrap_admin(db: Database, cfg: Settings, upn: str) -> dict[str, Any] | None:
+    """Create the first Global Administrator with a pass, unless one already exists."""
+    ctx = RequestContext()
+    with db.transaction() as session:
+        ensure_keys(session, ctx)
+        exists = session.scalar(
+            select(RoleAssignment.id).where(RoleAssignment.role_definition_id == roles.GLOBAL_ADMINISTRATOR).limit(1)
+        )
+        if exists is not None:
+            return None
+        user = directory.find_user(session, upn) or directory.create_user(
+            session, ctx, {"userPrincipalName": upn, "displayName": "Administrator"}
+        )
+        directory.assign_role(session, ctx, roles.GLOBAL_ADMINISTRATOR, user)
+        issued = taps.issue(session, ctx, user)
+        return {
+            "userId": user.id,
+            "userPrincipalName": user.user_principal_name,
+            "temporaryAccessPass": issued.secret,
+            "temporaryAccessPassExpiresDateTime": iso(taps.expiry(issued.row)),
+            "signInUrl": f"{cfg.origins[0]}/",
+        }
+
+
+def print_bootstrap(result: dict[str, Any]) -> None:
+    typer.echo(
+        "\nFirst run: created the Global Administrator "
+        f"{result['userPrincipalName']}.\n"
+        f"  Sign in at:             {result['signInUrl']}\n"
+        f"  Temporary Access Pass:  {result['temporaryAccessPass']}  "
+        f"(valid until {result['temporaryAccessPassExpiresDateTime']}; shown only now)\n"
+        "  Then add a passkey on the Security info page.\n"
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    admin_upn: Annotated[str, typer.Option(help="UPN of the first Global Administrator.")] = DEFAULT_ADMIN,
+    workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only; one per core).")] = 1,
+) -> None:
+    """Run Passgate (migrates the database first; bootstraps an administrator on first run)."""
+    import os
+
+    import uvicorn
+
+    os.environ.setdefault("PASSGATE_PORT", str(port))
+    cfg = settings(port)
+    db = database(cfg)
+    result = bootstrap_admin(db, cfg, admin_upn)
+    if result:
+        print_bootstrap(result)
+    db.dispose()
+    typer.echo(f"Passgate is listening on http://{host}:{port} (issuer {cfg.issuer}, RP ID {cfg.rp_id})")
+    if workers > 1 and cfg.database_url.startswith("sqlite"):
+        fail("--workers above 1 needs PostgreSQL (PASSGATE_DATABASE_URL=postgresql://...)", 2)
+    uvicorn.run("passgate.asgi:app", host=host, port=port, workers=workers, log_level="warning",
+                proxy_headers=False)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (Alembic)."""
+    database(settings())
+    typer.echo("database is up to date")
+
+
+@app.command()
+def bootstrap(
+    admin_upn: Annotated[str, typer.Option(help="UPN of the first Global Administrator.")] = DEFAULT_ADMIN,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create the first Global Administrator and print a Temporary Access Pass (only once)."""
+    cfg = settings()
+    result = bootstrap_admin(database(cfg), cfg, admin_upn)
+    if result is None:
+        fail("already bootstrapped: a Global Administrator exists (use 'passgate tap issue UPN' for a new pass)")
+    if as_json:
+        emit(result, True, "")
+    else:
+        print_bootstrap(result)
+
+
+def _run(fn: Any) -> Any:
+    cfg = settings()
+    db = database(cfg)
+    try:
+        with db.transaction() as session:
+            return fn(session, RequestContext())
+    except PassgateError as exc:
+        fail(f"{exc.code.name} ({exc.code.number}): {exc.message}")
+
+
+def _user_json(u: User) -> dict[str, Any]:
+    return {"id": u.id, "userPrincipalName": u.user_principal_name, "displayName": u.display_name,
+            "mail": u.mail, "accountEnabled": u.account_enabled}
+
+
+@users_app.command("add")
+def users_add(
+    upn: str,
+    display_name: Annotated[str | None, typer.Option("--display-name", help="Defaults to the UPN's name.")] = None,
+    mail: Annotated[str | None, typer.Option(help="Mail address.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add a user."""
+    values = {"userPrincipalName": upn, "displayName": display_name or upn.split("@")[0], "mail": mail}
+    user = _run(lambda s, ctx: _user_json(directory.create_user(s, ctx, values)))
+    emit(user, as_json, f"added {user['userPrincipalName']} ({user['id']})")
+
+
+@users_app.command("list")
+def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List users."""
+    rows = _run(lambda s, ctx: [_user_json(u) for u in s.scalars(select(User).order_by(User.user_principal_name))])
+    text = "\n".join(f"{u['userPrincipalName']}\t{u['displayName']}\t"
+                     f"{'enabled' if u['accountEnabled'] else 'disabled'}\t{u['id']}" for u in rows)
+    emit(rows, as_json, text or "no users")
+
+
+@users_app.command("disable")
+def users_disable(upn: str) -> None:
+    """Disable a user (their sessions stop working at once)."""
+    _run(lambda s, ctx: directory.update_user(s, ctx, directory.get_user(s, upn), {"accountEnabled": False}))
+    typer.echo(f"disabled {upn}")
+
+
+@groups_app.command("add")
+def groups_add(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Add a security group."""
+    group = _run(lambda s, ctx: directory.create_group(s, ctx, {"displayName": name}))
+    emit({"id": group.id, "displayName": group.display_name}, as_json, f"added group {name} ({group.id})")
+
+
+@groups_app.command("add-member")
+def groups_add_member(group: str, upn: str) -> None:
+    """Add a user to a group (group id or display name)."""
+    from .store.tables import Group
+
+    def add(s: Any, ctx: RequestContext) -> None:
+        found = s.scalar(select(Group).where(Group.display_name == group)) if not directory.is_guid(group) else None
+        directory.add_member(s, ctx, found or directory.get_group(s, group), directory.get_user(s, upn))
+
+    _run(add)
+    typer.echo(f"added {upn} to {group}")
+
+
+@roles_app.command("assign")
+def roles_assign(
+    upn: str,
+    role: Annotated[str, typer.Argument(help="Role template id or name, e.g. global-administrator.")],
+) -> None:
+    """Assign a directory role to a user."""
+    role_id = ROLE_NAMES.get(role.lower().replace(" ", "-"), role)
+    _run(lambda s, ctx: directory.assign_role(s, ctx, role_id, directory.get_user(s, upn)))
+    typer.echo(f"assigned {roles.ROLES[role_id.lower()].display_name} to {upn}")
+
+
+@tap_app.command("issue")
+def tap_issue(
+    upn: str,
+    lifetime: Annotated[int | None, typer.Option("--lifetime", help="Minutes (policy bounds apply).")] = None,
+    one_time: Annotated[bool, typer.Option("--one-time", help="Usable for one sign-in only.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Issue a Temporary Access Pass (replaces the user's previous one)."""
+    def issue(s: Any, ctx: RequestContext) -> dict[str, Any]:
+        issued = taps.issue(s, ctx, directory.get_user(s, upn), None, lifetime, True if one_time else None)
+        row = issued.row
+        return {"id": row.id, "userPrincipalName": upn.lower(), "temporaryAccessPass": issued.secret,
+                "startDateTime": iso(row.start_at), "lifetimeInMinutes": row.lifetime_minutes,
+                "isUsableOnce": row.is_usable_once,
+                "expiresDateTime": iso(taps.expiry(row))}
+
+    out = _run(issue)
+    emit(out, as_json, f"Temporary Access Pass for {upn}: {out['temporaryAccessPass']} "
+                       f"(until {out['expiresDateTime']}{', one-time' if out['isUsableOnce'] else ''})")
+
+
+@apps_app.command("add")
+def apps_add(
+    name: Annotated[str, typer.Option("--name", help="Display name of the app.")],
+    permission: Annotated[list[str] | None, typer.Option("--permission", help="Graph permission (repeat).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Register an app; prints its appId and a client secret (shown only now)."""
+
+    def add(s: Any, ctx: RequestContext) -> dict[str, Any]:
+        new = clients.create_app_registration(s, ctx, name, permission or [])
+        return {"id": new.app.id, "appId": new.app.app_id, "displayName": new.app.display_name,
+                "permissions": new.app.permissions, "clientSecret": new.client_secret}
+
+    out = _run(add)
+    emit(out, as_json, f"appId:        {out['appId']}\nclientSecret: {out['clientSecret']}  (shown only now)\n"
+                       f"permissions:  {', '.join(out['permissions']) or '(none)'}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""The pure decision core: plain functions over plain values, no I/O, no clock reads."""

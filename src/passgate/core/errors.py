@@ -1,0 +1,218 @@
+"""The catalogue of stable error codes.
+
+Every rejection Passgate makes carries one of these: the number goes into the sign-in log's
+`status.errorCode` and is shown on the page, the name is the `code` of the API error body. Numbers
+that Entra ID also uses (AADSTS) keep Entra's meaning; Passgate's own start at 135100 (ceremonies)
+and 900000 (requests). Numbers and names never change once published.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    number: int
+    name: str
+    status: int
+    message: str
+    action: str
+
+
+class PassgateError(Exception):
+    """A rejection with a stable code; `detail` adds what was wrong with this particular request."""
+
+    def __init__(self, code: ErrorCode, detail: str | None = None) -> None:
+        super().__init__(code.name if detail is None else f"{code.name}: {detail}")
+        self.code = code
+        self.detail = detail
+
+    @property
+    def message(self) -> str:
+        return self.code.message if self.detail is None else f"{self.code.message} {self.detail}"
+
+
+_CATALOGUE: dict[str, ErrorCode] = {}
+
+
+def _code(number: int, name: str, status: int, message: str, action: str) -> ErrorCode:
+    code = ErrorCode(number, name, status, message, action)
+    assert name not in _CATALOGUE and all(c.number != number for c in _CATALOGUE.values())
+    _CATALOGUE[name] = code
+    return code
+
+
+def catalogue() -> list[ErrorCode]:
+    return sorted(_CATALOGUE.values(), key=lambda c: c.number)
+
+
+# -- account ---------------------------------------------------------------------------------
+USER_NOT_FOUND = _code(
+    50034, "UserNotFound", 400,
+    "There is no account with that username.",
+    "Check the spelling of your username (it looks like name@example.com) or ask your administrator.",
+)
+TOO_MANY_ATTEMPTS = _code(
+    50053, "TooManyAttempts", 429,
+    "Too many wrong attempts; sign-in with a Temporary Access Pass is paused for a while.",
+    "Wait 15 minutes before trying again, or ask your helpdesk for a new Temporary Access Pass.",
+)
+USER_DISABLED = _code(
+    50057, "UserDisabled", 403,
+    "This account is disabled.",
+    "Ask your administrator to enable your account.",
+)
+SESSION_REQUIRED = _code(
+    50058, "SessionRequired", 401,
+    "You are not signed in, or your session has ended.",
+    "Sign in again.",
+)
+
+# -- Temporary Access Pass -------------------------------------------------------------------
+TAP_INVALID = _code(
+    135101, "TemporaryAccessPassInvalid", 400,
+    "That Temporary Access Pass is not right.",
+    "Check the pass for typing mistakes and try again, or ask your helpdesk for a new one.",
+)
+TAP_EXPIRED = _code(
+    135102, "TemporaryAccessPassExpired", 400,
+    "Your Temporary Access Pass has expired.",
+    "Ask your helpdesk for a new Temporary Access Pass.",
+)
+TAP_NOT_YET_VALID = _code(
+    135103, "TemporaryAccessPassNotYetValid", 400,
+    "Your Temporary Access Pass is not valid yet.",
+    "Try again after the start time your helpdesk gave you.",
+)
+TAP_ALREADY_USED = _code(
+    135104, "TemporaryAccessPassAlreadyUsed", 400,
+    "This one-time Temporary Access Pass has already been used.",
+    "Ask your helpdesk for a new Temporary Access Pass.",
+)
+TAP_LIFETIME_OUT_OF_RANGE = _code(
+    135105, "TemporaryAccessPassLifetimeOutOfRange", 400,
+    "The lifetime is outside what the Temporary Access Pass policy allows.",
+    "Choose a lifetime between the policy's minimum and maximum (10 to 43200 minutes at most).",
+)
+TAP_MULTI_USE_NOT_ALLOWED = _code(
+    135106, "TemporaryAccessPassMultiUseNotAllowed", 400,
+    "The Temporary Access Pass policy only allows one-time passes.",
+    "Create the pass with isUsableOnce set to true.",
+)
+
+# -- passkey ceremonies ----------------------------------------------------------------------
+CHALLENGE_NOT_FOUND = _code(
+    135110, "ChallengeNotFound", 400,
+    "This sign-in request was not started here, or it was started in another browser.",
+    "Reload the page and try again.",
+)
+CHALLENGE_EXPIRED = _code(
+    135111, "ChallengeExpired", 400,
+    "This request took too long and has expired.",
+    "Reload the page and try again; the passkey prompt must be answered within 5 minutes.",
+)
+CHALLENGE_ALREADY_USED = _code(
+    135112, "ChallengeAlreadyUsed", 400,
+    "This passkey response was already used once and cannot be used again.",
+    "Reload the page and try again.",
+)
+ORIGIN_NOT_ALLOWED = _code(
+    135113, "OriginNotAllowed", 400,
+    "The passkey response came from a web address this server does not accept.",
+    "Open the sign-in page at its usual address; an administrator can add origins in PASSGATE_ORIGINS.",
+)
+CROSS_ORIGIN_NOT_ALLOWED = _code(
+    135114, "CrossOriginNotAllowed", 400,
+    "Passkeys cannot be used from a page embedded in another site.",
+    "Open the sign-in page directly in its own tab.",
+)
+USER_VERIFICATION_REQUIRED = _code(
+    135115, "UserVerificationRequired", 400,
+    "Your passkey did not verify you (no PIN, fingerprint or face check).",
+    "Try again and unlock the passkey with your PIN or biometrics when asked.",
+)
+SIGN_COUNT_REGRESSION = _code(
+    135116, "SignCountRegression", 400,
+    "This passkey's usage counter went backwards, which is a sign it may have been copied.",
+    "Use another passkey, and tell your helpdesk so they can check and remove this one.",
+)
+ASSERTION_INVALID = _code(
+    135117, "PasskeyResponseInvalid", 400,
+    "The passkey response could not be verified.",
+    "Try again; if it keeps failing, use another passkey or a Temporary Access Pass.",
+)
+REGISTRATION_INVALID = _code(
+    135118, "PasskeyRegistrationInvalid", 400,
+    "The new passkey could not be verified.",
+    "Try again; if it keeps failing, try another device or security key.",
+)
+CREDENTIAL_ALREADY_REGISTERED = _code(
+    135119, "PasskeyAlreadyRegistered", 409,
+    "This passkey is already registered.",
+    "Use the passkey you already have, or register a different one.",
+)
+USER_HANDLE_MISMATCH = _code(
+    135120, "PasskeyUserMismatch", 400,
+    "This passkey belongs to a different account than the one you are signing in to.",
+    "Choose the passkey for your own account, or sign in without typing a username.",
+)
+CREDENTIAL_NOT_FOUND = _code(
+    135010, "KeyNotFound", 400,
+    "This passkey is not registered here, or it was removed.",
+    "Choose another passkey, or sign in with a Temporary Access Pass and add a new passkey.",
+)
+
+# -- requests --------------------------------------------------------------------------------
+MALFORMED_JSON = _code(
+    900001, "MalformedJson", 400,
+    "The request body is not valid JSON.",
+    "Send a JSON object with Content-Type: application/json.",
+)
+INVALID_REQUEST = _code(
+    900002, "Request_BadRequest", 400,
+    "The request is not valid.",
+    "Correct the request as the message says and send it again.",
+)
+MALFORMED_CREDENTIAL = _code(
+    900003, "MalformedCredential", 400,
+    "The passkey data is damaged (bad base64url, CBOR or structure).",
+    "Try again; if it keeps failing, the browser or authenticator sent data this server cannot read.",
+)
+NOT_FOUND = _code(
+    900004, "Request_ResourceNotFound", 404,
+    "The resource does not exist.",
+    "Check the id or userPrincipalName in the URL.",
+)
+CONFLICT = _code(
+    900005, "Request_Conflict", 409,
+    "Another object already has that value.",
+    "Choose a different value.",
+)
+FORBIDDEN_ORIGIN = _code(
+    900006, "CrossSiteRequestRefused", 403,
+    "The request did not come from this site's pages.",
+    "Use the Passgate pages themselves; the request's Origin must be one of PASSGATE_ORIGINS.",
+)
+
+# -- admin API authentication ----------------------------------------------------------------
+INVALID_TOKEN = _code(
+    900010, "InvalidAuthenticationToken", 401,
+    "The access token is missing, expired or not valid.",
+    "Get a new token from /oauth2/token and send it as 'Authorization: Bearer <token>'.",
+)
+INSUFFICIENT_PERMISSIONS = _code(
+    900011, "Authorization_RequestDenied", 403,
+    "Insufficient privileges to complete the operation.",
+    "Grant the app the Graph permission the operation needs (for example User.ReadWrite.All).",
+)
+INVALID_CLIENT = _code(
+    900012, "invalid_client", 401,
+    "The client id or secret is wrong.",
+    "Check the appId and client secret; a lost secret must be replaced with 'passgate apps add'.",
+)
+UNSUPPORTED_GRANT_TYPE = _code(
+    900013, "unsupported_grant_type", 400,
+    "This grant type is not supported here.",
+    "Use grant_type=client_credentials for automation.",
+)

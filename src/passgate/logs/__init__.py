@@ -1,0 +1,1 @@
+"""Sign-in and audit logs: written in the transaction of the change they describe."""

@@ -1,0 +1,1 @@
+"""WebAuthn ceremonies (py_webauthn), challenges, and the AAGUID catalogue."""

@@ -1,0 +1,251 @@
+"""WebAuthn registration and authentication, verified by py_webauthn.
+
+py_webauthn is the authority on every check; the pre-checks here only read the same parsed data
+first so that each kind of failure gets its own stable error code. What the library leaves to us
+(challenge storage, crossOrigin, the user handle, clone detection policy) is done here or in the
+sign-in flow.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from webauthn import (
+    generate_authentication_options,
+    generate_registration_options,
+    verify_authentication_response,
+    verify_registration_response,
+)
+from webauthn.helpers import (
+    bytes_to_base64url,
+    options_to_json_dict,
+    parse_attestation_object,
+    parse_authentication_credential_json,
+    parse_authenticator_data,
+    parse_client_data_json,
+    parse_registration_credential_json,
+)
+from webauthn.helpers.cose import COSEAlgorithmIdentifier
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AttestationConveyancePreference,
+    AuthenticationCredential,
+    AuthenticatorData,
+    AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
+    CollectedClientData,
+    PublicKeyCredentialDescriptor,
+    RegistrationCredential,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from ..config import Settings
+from ..core import errors
+from ..core.errors import PassgateError
+
+ALGORITHMS = [
+    COSEAlgorithmIdentifier.ECDSA_SHA_256,
+    COSEAlgorithmIdentifier.EDDSA,
+    COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCredential:
+    credential_id: bytes
+    transports: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class NewPasskey:
+    credential_id: bytes
+    public_key: bytes
+    sign_count: int
+    aaguid: str
+    attestation_format: str
+    backup_eligible: bool
+    backup_state: bool
+    transports: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Assertion:
+    credential: AuthenticationCredential
+    client_data: CollectedClientData
+    auth_data: AuthenticatorData
+
+
+@dataclass(frozen=True, slots=True)
+class Attestation:
+    credential: RegistrationCredential
+    client_data: CollectedClientData
+    auth_data: AuthenticatorData
+    fmt: str
+
+
+def _descriptors(credentials: list[StoredCredential]) -> list[PublicKeyCredentialDescriptor]:
+    out = []
+    for cred in credentials:
+        transports = []
+        for t in cred.transports:
+            try:
+                transports.append(AuthenticatorTransport(t))
+            except ValueError:
+                continue  # a transport newer than the library: leave it out rather than fail
+        out.append(PublicKeyCredentialDescriptor(id=cred.credential_id, transports=transports or None))
+    return out
+
+
+def registration_options(
+    settings: Settings,
+    challenge: bytes,
+    user_handle: bytes,
+    user_name: str,
+    display_name: str,
+    existing: list[StoredCredential],
+    attestation: str = "none",
+) -> dict[str, Any]:
+    options = generate_registration_options(
+        rp_id=settings.rp_id,
+        rp_name=settings.rp_name,
+        user_id=user_handle,
+        user_name=user_name,
+        user_display_name=display_name,
+        challenge=challenge,
+        timeout=settings.challenge_seconds * 1000,
+        attestation=AttestationConveyancePreference(attestation),
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.REQUIRED,
+            require_resident_key=True,
+            user_verification=UserVerificationRequirement.REQUIRED,
+        ),
+        exclude_credentials=_descriptors(existing),
+        supported_pub_key_algs=ALGORITHMS,
+    )
+    as_json = options_to_json_dict(options)
+    # py_webauthn has no extensions argument; credProps tells us whether the key is discoverable.
+    as_json["extensions"] = {"credProps": True}
+    return as_json
+
+
+def authentication_options(
+    settings: Settings, challenge: bytes, allowed: list[StoredCredential]
+) -> dict[str, Any]:
+    options = generate_authentication_options(
+        rp_id=settings.rp_id,
+        challenge=challenge,
+        timeout=settings.challenge_seconds * 1000,
+        allow_credentials=_descriptors(allowed),
+        user_verification=UserVerificationRequirement.REQUIRED,
+    )
+    return options_to_json_dict(options)
+
+
+def _as_object(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise PassgateError(errors.MALFORMED_CREDENTIAL, "The credential is not valid JSON.") from None
+    if not isinstance(value, dict):
+        raise PassgateError(errors.MALFORMED_CREDENTIAL, "The credential must be a JSON object.")
+    return value
+
+
+def _check_client_data(settings: Settings, client_data: CollectedClientData, expected_type: str) -> None:
+    if client_data.type != expected_type:
+        raise PassgateError(errors.MALFORMED_CREDENTIAL, f"clientDataJSON.type must be {expected_type!r}.")
+    if client_data.origin not in settings.origins:
+        raise PassgateError(errors.ORIGIN_NOT_ALLOWED, f"It came from {client_data.origin!r}.")
+    if client_data.cross_origin:
+        raise PassgateError(errors.CROSS_ORIGIN_NOT_ALLOWED)
+
+
+def parse_assertion(settings: Settings, raw: Any) -> Assertion:
+    """Parse a navigator.credentials.get() result; refuse damaged data before anything is looked up."""
+    body = _as_object(raw)
+    try:
+        credential = parse_authentication_credential_json(body)
+        client_data = parse_client_data_json(credential.response.client_data_json)
+        auth_data = parse_authenticator_data(credential.response.authenticator_data)
+    except (WebAuthnException, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise PassgateError(errors.MALFORMED_CREDENTIAL, _reason(exc)) from None
+    if bytes_to_base64url(credential.raw_id) != credential.id:
+        raise PassgateError(errors.MALFORMED_CREDENTIAL, "id and rawId differ.")
+    _check_client_data(settings, client_data, "webauthn.get")
+    return Assertion(credential, client_data, auth_data)
+
+
+def parse_attestation(settings: Settings, raw: Any) -> Attestation:
+    """Parse a navigator.credentials.create() result."""
+    body = _as_object(raw)
+    try:
+        credential = parse_registration_credential_json(body)
+        client_data = parse_client_data_json(credential.response.client_data_json)
+        attestation = parse_attestation_object(credential.response.attestation_object)
+    except (WebAuthnException, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise PassgateError(errors.MALFORMED_CREDENTIAL, _reason(exc)) from None
+    _check_client_data(settings, client_data, "webauthn.create")
+    return Attestation(credential, client_data, attestation.auth_data, str(attestation.fmt.value))
+
+
+def verify_assertion(
+    settings: Settings, assertion: Assertion, challenge: bytes, public_key: bytes, sign_count: int
+) -> int:
+    """Verify the signature and flags; returns the new sign count."""
+    flags = assertion.auth_data.flags
+    if not flags.uv:
+        raise PassgateError(errors.USER_VERIFICATION_REQUIRED)
+    new_count = assertion.auth_data.sign_count
+    if (new_count > 0 or sign_count > 0) and new_count <= sign_count:
+        raise PassgateError(
+            errors.SIGN_COUNT_REGRESSION, f"Counter {new_count} after {sign_count}."
+        )
+    try:
+        verified = verify_authentication_response(
+            credential=assertion.credential,
+            expected_challenge=challenge,
+            expected_rp_id=settings.rp_id,
+            expected_origin=settings.origins,
+            credential_public_key=public_key,
+            credential_current_sign_count=sign_count,
+            require_user_verification=True,
+        )
+    except (WebAuthnException, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise PassgateError(errors.ASSERTION_INVALID, _reason(exc)) from None
+    return int(verified.new_sign_count)
+
+
+def verify_attestation(settings: Settings, attestation: Attestation, challenge: bytes) -> NewPasskey:
+    if not attestation.auth_data.flags.uv:
+        raise PassgateError(errors.USER_VERIFICATION_REQUIRED)
+    try:
+        verified = verify_registration_response(
+            credential=attestation.credential,
+            expected_challenge=challenge,
+            expected_rp_id=settings.rp_id,
+            expected_origin=settings.origins,
+            require_user_verification=True,
+            supported_pub_key_algs=ALGORITHMS,
+        )
+    except (WebAuthnException, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise PassgateError(errors.REGISTRATION_INVALID, _reason(exc)) from None
+    transports = [t.value for t in (attestation.credential.response.transports or [])]
+    return NewPasskey(
+        credential_id=verified.credential_id,
+        public_key=verified.credential_public_key,
+        sign_count=verified.sign_count,
+        aaguid=verified.aaguid,
+        attestation_format=str(verified.fmt.value),
+        backup_eligible=attestation.auth_data.flags.be,
+        backup_state=bool(verified.credential_backed_up),
+        transports=transports,
+    )
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).split(". See __cause__")[0].strip()
+    return (text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")) if text else ""

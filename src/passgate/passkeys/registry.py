@@ -1,0 +1,134 @@
+"""A user's stored passkeys: registration, rename, delete, and the facts shown about each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from ..context import RequestContext
+from ..core import errors
+from ..core.errors import PassgateError
+from ..logs.writer import modified, record_audit
+from ..store.tables import Passkey, User
+from . import aaguids, ceremonies, challenges
+
+REGISTER = "register"
+
+
+def of_user(session: Session, user_id: str) -> list[Passkey]:
+    return list(session.scalars(select(Passkey).where(Passkey.user_id == user_id).order_by(Passkey.created_at)))
+
+
+def stored(passkeys: list[Passkey]) -> list[ceremonies.StoredCredential]:
+    return [ceremonies.StoredCredential(p.credential_id, list(p.transports or [])) for p in passkeys]
+
+
+def get(session: Session, user: User, passkey_id: str) -> Passkey:
+    passkey = session.get(Passkey, passkey_id)
+    if passkey is None or passkey.user_id != user.id:
+        raise PassgateError(errors.NOT_FOUND, "This passkey does not exist or belongs to someone else.")
+    return passkey
+
+
+def describe(passkey: Passkey) -> str:
+    model = f", {passkey.model}" if passkey.model else ""
+    return f"{passkey.display_name} ({passkey.aaguid}{model})"
+
+
+def method_label(passkey: Passkey) -> str:
+    return "Passkey (synced)" if passkey.backup_eligible else "Passkey (device-bound)"
+
+
+def check_display_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > 256:
+        raise PassgateError(errors.INVALID_REQUEST, "The passkey name must be 1 to 256 characters.")
+    return name.strip()
+
+
+def creation_options(
+    session: Session, ctx: RequestContext, settings: Settings, binding: str, user: User
+) -> dict[str, Any]:
+    challenge = challenges.issue(session, ctx, binding, REGISTER, settings.challenge_seconds, user.id)
+    return ceremonies.registration_options(
+        settings, challenge, user.webauthn_handle, user.user_principal_name, user.display_name,
+        stored(of_user(session, user.id)),
+    )
+
+
+def register(
+    session: Session,
+    ctx: RequestContext,
+    settings: Settings,
+    binding: str,
+    user: User,
+    credential: Any,
+    display_name: str | None,
+    self_service: bool,
+) -> Passkey:
+    name = check_display_name(display_name) if display_name is not None else None
+    attestation = ceremonies.parse_attestation(settings, credential)
+    row = challenges.consume(session, ctx, binding, REGISTER, attestation.client_data.challenge)
+    if row.user_id != user.id:
+        raise PassgateError(errors.CHALLENGE_NOT_FOUND, "The request was started for another account.")
+    new = ceremonies.verify_attestation(settings, attestation, row.challenge)
+    if session.scalar(select(Passkey.id).where(Passkey.credential_id == new.credential_id)) is not None:
+        raise PassgateError(errors.CREDENTIAL_ALREADY_REGISTERED)
+    model = aaguids.model_name(new.aaguid)
+    passkey = Passkey(
+        user_id=user.id,
+        credential_id=new.credential_id,
+        public_key=new.public_key,
+        sign_count=new.sign_count,
+        display_name=name or model or "Passkey",
+        aaguid=new.aaguid,
+        model=model,
+        attestation_format=new.attestation_format,
+        attestation_level="notAttested",
+        backup_eligible=new.backup_eligible,
+        backup_state=new.backup_state,
+        transports=new.transports,
+        created_at=ctx.now,
+    )
+    session.add(passkey)
+    session.flush()
+    who = "User" if self_service else "Admin"
+    record_audit(
+        session, ctx, f"{who} registered security info", category="UserManagement", operation="Add",
+        target_type="User", target_id=user.id, target_name=user.display_name,
+        target_upn=user.user_principal_name, service="Authentication Methods",
+        changes=[modified("Passkey", None, describe(passkey))],
+        details={
+            "methodId": passkey.id, "aaGuid": passkey.aaguid, "passkeyType": passkey.passkey_type,
+            "attestationFormat": passkey.attestation_format,
+        },
+    )
+    return passkey
+
+
+def rename(session: Session, ctx: RequestContext, user: User, passkey: Passkey, name: Any) -> Passkey:
+    new_name = check_display_name(name)
+    old = passkey.display_name
+    passkey.display_name = new_name
+    record_audit(
+        session, ctx, "User updated security info", category="UserManagement", operation="Update",
+        target_type="User", target_id=user.id, target_name=user.display_name,
+        target_upn=user.user_principal_name, service="Authentication Methods",
+        changes=[modified("Passkey.displayName", old, new_name)],
+        details={"methodId": passkey.id, "aaGuid": passkey.aaguid},
+    )
+    return passkey
+
+
+def remove(session: Session, ctx: RequestContext, user: User, passkey: Passkey, self_service: bool) -> None:
+    who = "User" if self_service else "Admin"
+    record_audit(
+        session, ctx, f"{who} deleted security info", category="UserManagement", operation="Delete",
+        target_type="User", target_id=user.id, target_name=user.display_name,
+        target_upn=user.user_principal_name, service="Authentication Methods",
+        changes=[modified("Passkey", describe(passkey), None)],
+        details={"methodId": passkey.id, "aaGuid": passkey.aaguid},
+    )
+    session.delete(passkey)

@@ -1,0 +1,1 @@
+"""The sign-in flow engine, Temporary Access Passes and browser sessions."""

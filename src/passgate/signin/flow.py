@@ -1,0 +1,176 @@
+"""The sign-in flow: identify, then authenticate with a passkey or a Temporary Access Pass.
+
+Every attempt, success or failure, leaves one sign-in log entry in the same transaction as what it
+changed (the challenge it used, the sign count, the consumed pass, the new session). A failure
+changes nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from ..context import RequestContext
+from ..core import errors
+from ..core import tap as tap_rules
+from ..core.errors import PassgateError
+from ..core.values import UsabilityReason
+from ..logs.writer import SignInAttempt, record_sign_in
+from ..passkeys import ceremonies, challenges, registry
+from ..store.db import Database
+from ..store.documents import load_tap_policy
+from ..store.tables import Passkey, SignIn, User
+from . import sessions, taps
+
+AUTHENTICATE = "authenticate"
+PASSKEY = "passkey"
+TAP = "temporaryAccessPass"
+TAP_LABEL = "Temporary Access Pass"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    user: User
+    session_token: str
+    expires_at: Any
+
+
+def run_attempt(db: Database, ctx: RequestContext, method: str, body: Callable[[Session, SignInAttempt], T]) -> T:
+    """Run one sign-in attempt; on refusal, log it with what was learnt, commit, and re-raise."""
+    failure: PassgateError | None = None
+    with db.transaction() as session:
+        attempt = SignInAttempt(method=method)
+        try:
+            with session.begin_nested():
+                result = body(session, attempt)
+            record_sign_in(session, ctx, attempt)
+            return result
+        except PassgateError as exc:
+            record_sign_in(session, ctx, attempt, exc)
+            failure = exc
+    raise failure
+
+
+def identify(session: Session, ctx: RequestContext, upn: str) -> tuple[User, list[str]]:
+    user = session.scalar(select(User).where(User.user_principal_name == upn.strip().lower()))
+    if user is None:
+        raise PassgateError(errors.USER_NOT_FOUND)
+    if not user.account_enabled:
+        raise PassgateError(errors.USER_DISABLED)
+    methods = []
+    if registry.of_user(session, user.id):
+        methods.append(PASSKEY)
+    row = taps.pass_of(session, user)
+    if row is not None and taps.usability(session, row, ctx.now) is UsabilityReason.ENABLED_BY_POLICY:
+        methods.append(TAP)
+    return user, methods
+
+
+def passkey_options(
+    session: Session, ctx: RequestContext, settings: Settings, binding: str, upn: str | None
+) -> dict[str, Any]:
+    """Request options: username-first lists the user's passkeys; without a username, any discoverable one."""
+    user_id = None
+    allowed: list[ceremonies.StoredCredential] = []
+    if upn:
+        user, _ = identify(session, ctx, upn)
+        user_id = user.id
+        allowed = registry.stored(registry.of_user(session, user.id))
+    challenge = challenges.issue(session, ctx, binding, AUTHENTICATE, settings.challenge_seconds, user_id)
+    return ceremonies.authentication_options(settings, challenge, allowed)
+
+
+def _passkey_body(
+    ctx: RequestContext, settings: Settings, binding: str, credential: Any
+) -> Callable[[Session, SignInAttempt], SignedIn]:
+    def body(session: Session, attempt: SignInAttempt) -> SignedIn:
+        assertion = ceremonies.parse_assertion(settings, credential)
+        row = challenges.consume(session, ctx, binding, AUTHENTICATE, assertion.client_data.challenge)
+        passkey = session.scalar(select(Passkey).where(Passkey.credential_id == assertion.credential.raw_id))
+        if passkey is None:
+            raise PassgateError(errors.CREDENTIAL_NOT_FOUND)
+        user = session.get(User, passkey.user_id)
+        assert user is not None
+        attempt.user = user
+        attempt.method = registry.method_label(passkey)
+        attempt.method_detail = registry.describe(passkey)
+        handle = assertion.credential.response.user_handle
+        if (row.user_id is not None and row.user_id != user.id) or (
+            handle is not None and handle != user.webauthn_handle
+        ):
+            raise PassgateError(errors.USER_HANDLE_MISMATCH)
+        if not user.account_enabled:
+            raise PassgateError(errors.USER_DISABLED)
+        new_count = ceremonies.verify_assertion(
+            settings, assertion, row.challenge, passkey.public_key, passkey.sign_count
+        )
+        if assertion.auth_data.flags.be != passkey.backup_eligible:
+            # Backup eligibility is fixed when the key is made; a change means another authenticator.
+            raise PassgateError(errors.ASSERTION_INVALID, "The passkey's backup eligibility changed.")
+        passkey.sign_count = new_count
+        passkey.backup_state = assertion.auth_data.flags.bs
+        passkey.last_used_at = ctx.now
+        amr = ["swk", "user", "mfa"]
+        token = sessions.start(
+            session, ctx, user, PASSKEY, amr, ctx.now + timedelta(minutes=settings.session_minutes), passkey.id
+        )
+        attempt.details = {"passkeyId": passkey.id, "aaGuid": passkey.aaguid, "passkeyType": passkey.passkey_type}
+        return SignedIn(user, token, ctx.now + timedelta(minutes=settings.session_minutes))
+
+    return body
+
+
+def passkey_sign_in(
+    db: Database, ctx: RequestContext, settings: Settings, binding: str, credential: Any
+) -> SignedIn:
+    return run_attempt(db, ctx, "Passkey", _passkey_body(ctx, settings, binding, credential))
+
+
+def _recent_failures(session: Session, ctx: RequestContext, settings: Settings, **where: Any) -> int:
+    since = ctx.now - timedelta(minutes=settings.tap_failure_window_minutes)
+    query = select(func.count()).select_from(SignIn).where(
+        SignIn.created_at >= since,
+        SignIn.error_code.in_([errors.TAP_INVALID.number, errors.USER_NOT_FOUND.number]),
+        SignIn.authentication_method == TAP_LABEL,
+    )
+    for column, value in where.items():
+        query = query.where(getattr(SignIn, column) == value)
+    return int(session.scalar(query) or 0)
+
+
+def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str, secret: str) -> SignedIn:
+    def body(session: Session, attempt: SignInAttempt) -> SignedIn:
+        attempt.user_principal_name = upn.strip().lower()
+        user = session.scalar(select(User).where(User.user_principal_name == attempt.user_principal_name))
+        attempt.user = user
+        # The log is the counter: failures recorded by every process are seen by every process.
+        per_user = _recent_failures(session, ctx, settings, user_id=user.id) if user else 0
+        per_ip = _recent_failures(session, ctx, settings, ip_address=ctx.ip_address) if ctx.ip_address else 0
+        if tap_rules.rate_limited(per_user, per_ip, settings.tap_failures_per_user, settings.tap_failures_per_ip):
+            raise PassgateError(errors.TOO_MANY_ATTEMPTS)
+        if user is None:
+            raise PassgateError(errors.USER_NOT_FOUND)
+        if not user.account_enabled:
+            raise PassgateError(errors.USER_DISABLED)
+        row = taps.pass_of(session, user)
+        if row is None or not taps.matches(row, secret.strip()):
+            raise PassgateError(errors.TAP_INVALID)
+        attempt.method_detail = f"Temporary Access Pass {row.id}"
+        state = taps.state_of(row)
+        tap_rules.check_sign_in(state, load_tap_policy(session), ctx.now)
+        if row.is_usable_once:
+            row.used_at = ctx.now
+        end = tap_rules.session_end(state, ctx.now, ctx.now + timedelta(minutes=settings.session_minutes))
+        token = sessions.start(session, ctx, user, TAP, ["otp"], end)
+        attempt.details = {"temporaryAccessPassId": row.id, "isUsableOnce": row.is_usable_once}
+        return SignedIn(user, token, end)
+
+    return run_attempt(db, ctx, TAP_LABEL, body)

@@ -1,0 +1,231 @@
+"""Tables. One model for SQLite and PostgreSQL; schema changes go through Alembic migrations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on the way out, whatever the backend kept (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # Kept lower-case so that lookups are case-insensitive on both databases.
+    user_principal_name: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(256))
+    mail: Mapped[str | None] = mapped_column(String(320))
+    mail_nickname: Mapped[str | None] = mapped_column(String(64))
+    account_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # WebAuthn user.id: random, never derived from the UPN, never reused.
+    webauthn_handle: Mapped[bytes] = mapped_column(LargeBinary(64), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    display_name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str | None] = mapped_column(Text)
+    mail_nickname: Mapped[str] = mapped_column(String(64))
+    security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+
+class RoleAssignment(Base):
+    __tablename__ = "role_assignments"
+    __table_args__ = (UniqueConstraint("role_definition_id", "principal_id", "directory_scope_id"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    role_definition_id: Mapped[str] = mapped_column(String(36), index=True)
+    principal_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    directory_scope_id: Mapped[str] = mapped_column(String(64), default="/")
+    created_at: Mapped[datetime]
+
+
+class Passkey(Base):
+    __tablename__ = "passkeys"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    display_name: Mapped[str] = mapped_column(String(256))
+    aaguid: Mapped[str] = mapped_column(String(36))
+    model: Mapped[str | None] = mapped_column(String(256))
+    attestation_format: Mapped[str] = mapped_column(String(32))
+    attestation_level: Mapped[str] = mapped_column(String(16), default="notAttested")
+    backup_eligible: Mapped[bool] = mapped_column(Boolean)
+    backup_state: Mapped[bool] = mapped_column(Boolean)
+    transports: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+    @property
+    def passkey_type(self) -> str:
+        return "synced" if self.backup_eligible else "deviceBound"
+
+
+class TemporaryAccessPass(Base):
+    __tablename__ = "temporary_access_passes"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # One pass per user: issuing a new one replaces the row.
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    pass_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+    start_at: Mapped[datetime]
+    lifetime_minutes: Mapped[int] = mapped_column(Integer)
+    is_usable_once: Mapped[bool] = mapped_column(Boolean)
+    used_at: Mapped[datetime | None]
+
+
+class Challenge(Base):
+    """A WebAuthn challenge: single use, expiring, bound to one browser (or one API caller)."""
+
+    __tablename__ = "challenges"
+    challenge: Mapped[bytes] = mapped_column(LargeBinary(64), primary_key=True)
+    binding: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str | None] = mapped_column(String(36))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+
+
+class BrowserSession(Base):
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    auth_time: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    # What the sign-in actually was: "passkey" or "temporaryAccessPass", and its amr values.
+    method: Mapped[str] = mapped_column(String(32))
+    amr: Mapped[list[Any]] = mapped_column(default=list)
+    passkey_id: Mapped[str | None] = mapped_column(String(36))
+    ended_at: Mapped[datetime | None]
+
+
+class App(Base):
+    """An application registration: OIDC client and/or automation client of the admin API."""
+
+    __tablename__ = "apps"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_id)
+    display_name: Mapped[str] = mapped_column(String(256))
+    permissions: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+
+
+class AppSecret(Base):
+    __tablename__ = "app_secrets"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of a 256-bit random secret: a slow hash adds nothing against a secret that cannot be guessed.
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+
+
+class SigningKey(Base):
+    __tablename__ = "signing_keys"
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    private_jwk: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime]
+    # Published from creation; signs from activation; dropped from the JWKS after retirement.
+    activates_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+
+
+class Setting(Base):
+    """Small named documents: method configurations and other singletons."""
+
+    __tablename__ = "settings"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column()
+
+
+class SignIn(Base):
+    __tablename__ = "sign_ins"
+    __table_args__ = (
+        Index("ix_sign_ins_user_time", "user_id", "created_at"),
+        Index("ix_sign_ins_ip_time", "ip_address", "created_at"),
+        Index("ix_sign_ins_error_time", "error_code", "created_at"),
+        Index("ix_sign_ins_time", "created_at", "id"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    created_at: Mapped[datetime]
+    user_id: Mapped[str | None] = mapped_column(String(36))
+    user_principal_name: Mapped[str | None] = mapped_column(String(320))
+    user_display_name: Mapped[str | None] = mapped_column(String(256))
+    app_id: Mapped[str | None] = mapped_column(String(36))
+    app_display_name: Mapped[str | None] = mapped_column(String(256))
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    correlation_id: Mapped[str] = mapped_column(String(36))
+    error_code: Mapped[int] = mapped_column(Integer, default=0)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    authentication_method: Mapped[str | None] = mapped_column(String(64))
+    authentication_method_detail: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class DirectoryAudit(Base):
+    __tablename__ = "directory_audits"
+    __table_args__ = (Index("ix_directory_audits_time", "activity_at", "id"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    activity_at: Mapped[datetime]
+    activity_display_name: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = mapped_column(String(64))
+    operation_type: Mapped[str] = mapped_column(String(32))
+    logged_by_service: Mapped[str] = mapped_column(String(64))
+    correlation_id: Mapped[str] = mapped_column(String(36))
+    result: Mapped[str] = mapped_column(String(16), default="success")
+    initiated_by: Mapped[dict[str, Any]] = mapped_column()
+    target_resources: Mapped[list[Any]] = mapped_column()
+    additional_details: Mapped[list[Any]] = mapped_column(default=list)

@@ -1,0 +1,99 @@
+"""Shared fixtures: every database test runs on SQLite and, when PASSGATE_TEST_POSTGRES_URL is set,
+on a throw-away database of that PostgreSQL server too."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from passgate.config import Settings, load_settings
+from passgate.store.db import Database
+from passgate.store.tables import Base
+
+POSTGRES_URL = os.environ.get("PASSGATE_TEST_POSTGRES_URL", "").strip()
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+ORIGIN = "http://localhost:8443"
+
+if os.environ.get("CI") and not POSTGRES_URL:
+    raise pytest.UsageError("CI must set PASSGATE_TEST_POSTGRES_URL: the PostgreSQL run cannot be left out in CI")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if POSTGRES_URL:
+        return f"databases: SQLite and PostgreSQL ({make_url(POSTGRES_URL).render_as_string(hide_password=True)})"
+    return "databases: SQLite only; the PostgreSQL run was LEFT OUT (PASSGATE_TEST_POSTGRES_URL is not set)"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not POSTGRES_URL:
+        terminalreporter.write_line(
+            "NOTE: the PostgreSQL run was left out because PASSGATE_TEST_POSTGRES_URL is not set.", yellow=True
+        )
+
+
+def _pg_admin_url() -> str:
+    url = make_url(POSTGRES_URL)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database for this test session, one per backend."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "passgate.db"
+        url = f"sqlite:///{path}"
+        Database(url).migrate()
+        yield url
+        return
+    admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    name = f"passgate_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(_pg_admin_url()).set(database=name).render_as_string(hide_password=False)
+    db = Database(url)
+    db.migrate()
+    db.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def empty_tables(db: Database) -> None:
+    with db.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    empty_tables(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return load_settings(database_url=database_url, data_dir=tmp_path, origins=[ORIGIN], rp_id="localhost")
+
+
+@pytest.fixture
+def client(settings: Settings, db: Database) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    from passgate.app import create_app
+
+    with TestClient(create_app(settings, db), base_url=ORIGIN, headers={"origin": ORIGIN}) as c:
+        yield c
