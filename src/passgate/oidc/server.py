@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
@@ -42,7 +43,7 @@ class _Payload(OAuth2Payload):
 class ParsedRequest(OAuth2Request):
     """A request already read off the wire, so Authlib can work on it from a worker thread."""
 
-    def __init__(self, method: str, uri: str, headers: dict[str, str], query: dict[str, list[str]],
+    def __init__(self, method: str, uri: str, headers: Mapping[str, str], query: dict[str, list[str]],
                  form: dict[str, list[str]]) -> None:
         super().__init__(method=method, uri=uri, headers=headers)
         self._args = {k: v[0] for k, v in query.items() if v}
@@ -71,7 +72,8 @@ async def parse(request: Request) -> ParsedRequest:
     query: dict[str, list[str]] = defaultdict(list)
     for key, value in request.query_params.multi_items():
         query[key].append(value)
-    return ParsedRequest(request.method, str(request.url), dict(request.headers), dict(query), dict(form))
+    # Starlette's Headers match names case-insensitively, as Authlib's 'Authorization' lookup needs.
+    return ParsedRequest(request.method, str(request.url), request.headers, dict(query), dict(form))
 
 
 class RegisteredClient(ClientMixin):  # type: ignore[misc]
@@ -102,6 +104,11 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]
         return grant_type == "client_credentials"
 
 
+class AppCredentialsGrant(ClientCredentialsGrant):  # type: ignore[misc]
+    # Graph scripts send the secret in the form body as often as in Basic auth.
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
 class PassgateAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     """One instance per request: it carries that request's database session and context."""
 
@@ -111,7 +118,7 @@ class PassgateAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.ctx = ctx
         self.settings = settings
         self.keys = keys
-        self.register_grant(ClientCredentialsGrant)
+        self.register_grant(AppCredentialsGrant)
         self.register_token_generator("client_credentials", self._app_token)
 
     def query_client(self, client_id: str) -> RegisteredClient | None:
