@@ -38,3 +38,16 @@ def test_https_origin_on_subdomain_is_accepted(monkeypatch: pytest.MonkeyPatch) 
     s = load_settings()
     assert s.origins == ["https://login.example.com", "https://example.com"]
     assert s.cookies_secure
+
+
+def test_optional_file_is_read_and_a_missing_one_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    for name in ("PASSGATE_ORIGINS", "PASSGATE_RP_ID", "PASSGATE_ISSUER"):
+        monkeypatch.delenv(name, raising=False)
+    conf = tmp_path / "passgate.env"
+    conf.write_text("PASSGATE_RP_ID=example.com\nPASSGATE_ORIGINS=https://id.example.com\n")
+    monkeypatch.setenv("PASSGATE_CONFIG_FILE", str(conf))
+    s = load_settings()
+    assert (s.rp_id, s.origins, s.issuer) == ("example.com", ["https://id.example.com"], "https://id.example.com")
+    monkeypatch.setenv("PASSGATE_CONFIG_FILE", str(tmp_path / "missing.env"))
+    with pytest.raises(ConfigurationError, match="PASSGATE_CONFIG_FILE"):
+        load_settings()
