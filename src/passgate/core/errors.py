@@ -216,3 +216,35 @@ UNSUPPORTED_GRANT_TYPE = _code(
     "This grant type is not supported here.",
     "Use grant_type=client_credentials for automation.",
 )
+
+# -- methods policy and passkey profiles -----------------------------------------------------
+FIDO2_DISABLED = _code(
+    135130, "PasskeyMethodDisabled", 403,
+    "Passkeys are turned off in this organisation's authentication methods policy.",
+    "Sign in another way, or ask your administrator to enable Passkey (FIDO2).",
+)
+FIDO2_NOT_ENABLED_FOR_USER = _code(
+    135131, "PasskeyMethodNotEnabledForUser", 403,
+    "Passkeys are not enabled for your account by the authentication methods policy.",
+    "Ask your administrator to include you (or a group you are in) in the Passkey (FIDO2) policy.",
+)
+SELF_SERVICE_REGISTRATION_NOT_ALLOWED = _code(
+    135132, "PasskeySelfServiceNotAllowed", 403,
+    "Adding your own passkey is not allowed by this organisation's policy.",
+    "Ask your helpdesk to register a passkey for you.",
+)
+PASSKEY_TYPE_NOT_ALLOWED = _code(
+    135133, "PasskeyTypeNotAllowed", 403,
+    "This kind of passkey (synced or device-bound) is not allowed for your account.",
+    "Use a passkey of the allowed kind; for device-bound, a security key or a device that keeps the key on it.",
+)
+PASSKEY_MODEL_NOT_ALLOWED = _code(
+    135134, "PasskeyModelNotAllowed", 403,
+    "This passkey's make and model is not allowed for your account.",
+    "Use a passkey from a model your organisation allows, or ask your administrator which ones are allowed.",
+)
+ATTESTATION_REQUIRED = _code(
+    135135, "PasskeyAttestationRequired", 403,
+    "This passkey could not prove its make and model, and your organisation requires that.",
+    "Use a security key or device that supports attestation, and allow it to share its make and model.",
+)
