@@ -16,8 +16,8 @@ from .core.roles import ROLES
 from .logs.writer import modified, record_audit
 from .store.tables import Group, GroupMember, RoleAssignment, User
 
-_UPN = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UPN = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\Z")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 
 
 def bad_request(message: str) -> PassgateError:
@@ -38,6 +38,8 @@ def is_guid(value: str) -> bool:
 def find_user(session: Session, id_or_upn: str) -> User | None:
     if is_guid(id_or_upn):
         return session.get(User, id_or_upn.lower())
+    if len(id_or_upn) > 320 or not _UPN.match(id_or_upn):
+        return None  # no stored UPN looks like this; and PostgreSQL refuses text holding NUL
     return session.scalar(select(User).where(User.user_principal_name == id_or_upn.lower()))
 
 
@@ -71,8 +73,11 @@ def _user_values(values: dict[str, Any]) -> dict[str, Any]:
         elif key == "displayName":
             if not isinstance(value, str) or not value.strip() or len(value) > 256:
                 raise bad_request("displayName must be a non-empty string of at most 256 characters.")
+        elif key == "mailNickname":
+            if value is not None and (not isinstance(value, str) or len(value) > 64):
+                raise bad_request("mailNickname must be a string of at most 64 characters.")
         elif value is not None and (not isinstance(value, str) or len(value) > 320):
-            raise bad_request(f"{key} must be a string.")
+            raise bad_request(f"{key} must be a string of at most 320 characters.")
         out[attr] = value
     return out
 
@@ -147,8 +152,8 @@ def get_group(session: Session, group_id: str) -> Group:
 
 def create_group(session: Session, ctx: RequestContext, values: dict[str, Any]) -> Group:
     name = values.get("displayName")
-    if not isinstance(name, str) or not name.strip():
-        raise bad_request("displayName is required.")
+    if not isinstance(name, str) or not name.strip() or len(name) > 256:
+        raise bad_request("displayName is required: a non-empty string of at most 256 characters.")
     if values.get("mailEnabled") is True:
         raise bad_request("Only security groups are supported: mailEnabled must be false.")
     if values.get("securityEnabled") is False:

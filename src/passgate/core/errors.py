@@ -100,6 +100,11 @@ TAP_MULTI_USE_NOT_ALLOWED = _code(
     "The Temporary Access Pass policy only allows one-time passes.",
     "Create the pass with isUsableOnce set to true.",
 )
+TAP_DISABLED_BY_POLICY = _code(
+    135107, "TemporaryAccessPassDisabledByPolicy", 403,
+    "Temporary Access Passes are turned off for you, or this multi-use pass is no longer allowed by policy.",
+    "Ask your helpdesk for a new one-time Temporary Access Pass, or sign in another way.",
+)
 
 # -- passkey ceremonies ----------------------------------------------------------------------
 CHALLENGE_NOT_FOUND = _code(

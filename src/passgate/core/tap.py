@@ -74,7 +74,8 @@ def usability(state: TapState, policy: TapPolicy, now: datetime) -> UsabilityRea
 
 
 _REFUSALS = {
-    UsabilityReason.DISABLED_BY_POLICY: errors.TAP_INVALID,
+    # Not TAP_INVALID: the pass was right, and a wrong-pass refusal would count towards the lock-out.
+    UsabilityReason.DISABLED_BY_POLICY: errors.TAP_DISABLED_BY_POLICY,
     UsabilityReason.ONE_TIME_USED: errors.TAP_ALREADY_USED,
     UsabilityReason.NOT_YET_VALID: errors.TAP_NOT_YET_VALID,
     UsabilityReason.EXPIRED: errors.TAP_EXPIRED,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.responses import Response
 
 from ..context import Actor, RequestContext
 from ..core import errors
@@ -71,6 +75,8 @@ async def json_body(request: Request) -> dict[str, Any]:
         value = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
         raise PassgateError(errors.MALFORMED_JSON) from None
+    except RecursionError:
+        raise PassgateError(errors.MALFORMED_JSON, "The body is nested too deeply.") from None
     if not isinstance(value, dict):
         raise PassgateError(errors.MALFORMED_JSON, "The body must be a JSON object.")
     return value
@@ -85,3 +91,105 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# -- shared by the resource modules ----------------------------------------------------------------
+def bad_request(message: str) -> PassgateError:
+    return PassgateError(errors.INVALID_REQUEST, message)
+
+
+@contextmanager
+def transaction(request: Request) -> Iterator[Session]:
+    """The request's one transaction. A uniqueness race lost to a concurrent request is a 409, not a 500."""
+    try:
+        with services(request).db.transaction() as session:
+            yield session
+    except IntegrityError:
+        raise PassgateError(
+            errors.CONFLICT, "A concurrent request changed the same object; read it again and retry."
+        ) from None
+
+
+def graph_json(ctx: RequestContext, body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers={"request-id": ctx.correlation_id})
+
+
+def no_content(ctx: RequestContext) -> Response:
+    return Response(status_code=204, headers={"request-id": ctx.correlation_id})
+
+
+# A property's accepted JSON types; `None` in the tuple means null is accepted.
+Kind = tuple[type | None, ...]
+STRING: Kind = (str,)
+NULLABLE_STRING: Kind = (str, None)
+BOOLEAN: Kind = (bool,)
+NULLABLE_BOOLEAN: Kind = (bool, None)
+NULLABLE_INTEGER: Kind = (int, None)
+NULLABLE_OBJECT: Kind = (dict, None)
+STRING_LIST: Kind = (list,)
+
+_KIND_NAMES = {str: "a string", bool: "true or false", int: "a whole number", dict: "an object", list: "an array"}
+
+
+def _usable_text(value: str) -> bool:
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a \\ud800 escape
+        return False
+    return True
+
+
+def _fits(value: Any, kind: Kind) -> bool:
+    if value is None:
+        return None in kind
+    if isinstance(value, bool):
+        return bool in kind
+    if isinstance(value, list):
+        return list in kind and all(isinstance(v, str) for v in value)
+    return any(t is not None and t is not bool and isinstance(value, t) for t in kind)
+
+
+def _has_unusable_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return not _usable_text(value)
+    if isinstance(value, list):
+        return any(_has_unusable_text(v) for v in value)
+    return False
+
+
+def shown(text: str, limit: int = 100) -> str:
+    """User input made safe to echo in a message: bounded, and encodable whatever it holds."""
+    cut = text[:limit] + ("..." if len(text) > limit else "")
+    return cut.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def check_properties(body: dict[str, Any], schema: Mapping[str, Kind], odata_type: str) -> dict[str, Any]:
+    """The body's properties, checked against `schema` (Graph name -> accepted JSON types).
+
+    An unknown property, a wrong type or unusable text (NUL, lone surrogates: no database stores them)
+    is refused with a message naming the property; "@odata.type" is accepted when it names
+    `odata_type`, and is not returned.
+    """
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if key == "@odata.type":
+            if value != f"#{odata_type}":
+                raise bad_request(f"Property '@odata.type' must be '#{odata_type}' here.")
+            continue
+        kind = schema.get(key)
+        if kind is None:
+            raise bad_request(
+                f"Property '{shown(key)}' does not exist on {odata_type}; the properties accepted here are: "
+                f"{', '.join(schema)}."
+            )
+        if not _fits(value, kind):
+            wanted = " or ".join(_KIND_NAMES[t] if t is not None else "null" for t in kind)
+            if list in kind:
+                wanted += " of strings"
+            raise bad_request(f"Property '{key}' must be {wanted}.")
+        if _has_unusable_text(value):
+            raise bad_request(f"Property '{key}' contains a NUL character or a lone surrogate, which cannot be stored.")
+        out[key] = value
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -93,7 +94,10 @@ def register(
         created_at=ctx.now,
     )
     session.add(passkey)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same credential registered by a request racing this one
+        raise PassgateError(errors.CREDENTIAL_ALREADY_REGISTERED) from None
     who = "User" if self_service else "Admin"
     record_audit(
         session, ctx, f"{who} registered security info", category="UserManagement", operation="Add",

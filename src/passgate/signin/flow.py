@@ -7,12 +7,13 @@ changes nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -25,13 +26,14 @@ from ..logs.writer import SignInAttempt, record_sign_in
 from ..passkeys import ceremonies, challenges, registry
 from ..store.db import Database
 from ..store.documents import load_tap_policy
-from ..store.tables import Passkey, SignIn, User
+from ..store.tables import Passkey, SignIn, TemporaryAccessPass, User
 from . import sessions, taps
 
 AUTHENTICATE = "authenticate"
 PASSKEY = "passkey"
 TAP = "temporaryAccessPass"
 TAP_LABEL = "Temporary Access Pass"
+PASSKEY_LABEL = "Passkey"
 
 T = TypeVar("T")
 
@@ -43,15 +45,34 @@ class SignedIn:
     expires_at: Any
 
 
-def run_attempt(db: Database, ctx: RequestContext, method: str, body: Callable[[Session, SignInAttempt], T]) -> T:
-    """Run one sign-in attempt; on refusal, log it with what was learnt, commit, and re-raise."""
-    failure: PassgateError | None = None
+@contextmanager
+def writing(db: Database) -> Iterator[Session]:
+    """A transaction that will write. On SQLite it takes the write lock first: a transaction that has read
+    cannot wait for the lock (SQLite answers SQLITE_BUSY at once when another connection wrote meanwhile),
+    so two sign-ins at the same moment would otherwise end in "database is locked"."""
     with db.transaction() as session:
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(text("BEGIN IMMEDIATE"))
+        yield session
+
+
+def run_attempt(
+    db: Database,
+    ctx: RequestContext,
+    method: str,
+    body: Callable[[Session, SignInAttempt], T],
+    log_success: bool = True,
+) -> T:
+    """Run one sign-in attempt (or one step of it); on refusal, log it with what was learnt, commit, and
+    re-raise. A step that is not itself a sign-in (identify, request options) logs only refusals."""
+    failure: PassgateError | None = None
+    with writing(db) as session:  # every attempt writes: the log entry if nothing else
         attempt = SignInAttempt(method=method)
         try:
             with session.begin_nested():
                 result = body(session, attempt)
-            record_sign_in(session, ctx, attempt)
+            if log_success:
+                record_sign_in(session, ctx, attempt)
             return result
         except PassgateError as exc:
             record_sign_in(session, ctx, attempt, exc)
@@ -59,12 +80,21 @@ def run_attempt(db: Database, ctx: RequestContext, method: str, body: Callable[[
     raise failure
 
 
-def identify(session: Session, ctx: RequestContext, upn: str) -> tuple[User, list[str]]:
-    user = session.scalar(select(User).where(User.user_principal_name == upn.strip().lower()))
+def _enabled_user(session: Session, upn: str, attempt: SignInAttempt | None = None) -> User:
+    """The account for a typed username (noted on the attempt, for its log entry), if it may sign in."""
+    name = upn.strip().lower()
+    user = session.scalar(select(User).where(User.user_principal_name == name))
+    if attempt is not None:
+        attempt.user_principal_name, attempt.user = name, user
     if user is None:
         raise PassgateError(errors.USER_NOT_FOUND)
     if not user.account_enabled:
         raise PassgateError(errors.USER_DISABLED)
+    return user
+
+
+def identify(session: Session, ctx: RequestContext, upn: str) -> tuple[User, list[str]]:
+    user = _enabled_user(session, upn)
     methods = []
     if registry.of_user(session, user.id):
         methods.append(PASSKEY)
@@ -75,17 +105,23 @@ def identify(session: Session, ctx: RequestContext, upn: str) -> tuple[User, lis
 
 
 def passkey_options(
-    session: Session, ctx: RequestContext, settings: Settings, binding: str, upn: str | None
+    db: Database, ctx: RequestContext, settings: Settings, binding: str, upn: str | None
 ) -> dict[str, Any]:
-    """Request options: username-first lists the user's passkeys; without a username, any discoverable one."""
-    user_id = None
-    allowed: list[ceremonies.StoredCredential] = []
-    if upn:
-        user, _ = identify(session, ctx, upn)
-        user_id = user.id
-        allowed = registry.stored(registry.of_user(session, user.id))
-    challenge = challenges.issue(session, ctx, binding, AUTHENTICATE, settings.challenge_seconds, user_id)
-    return ceremonies.authentication_options(settings, challenge, allowed)
+    """Request options: username-first lists the user's passkeys; without a username, any discoverable one.
+
+    A refusal here (no such user, account disabled) ends a passkey sign-in, so it is logged as one."""
+
+    def body(session: Session, attempt: SignInAttempt) -> dict[str, Any]:
+        user_id = None
+        allowed: list[ceremonies.StoredCredential] = []
+        if upn:
+            user = _enabled_user(session, upn, attempt)
+            user_id = user.id
+            allowed = registry.stored(registry.of_user(session, user.id))
+        challenge = challenges.issue(session, ctx, binding, AUTHENTICATE, settings.challenge_seconds, user_id)
+        return ceremonies.authentication_options(settings, challenge, allowed)
+
+    return run_attempt(db, ctx, PASSKEY_LABEL, body, log_success=False)
 
 
 def _passkey_body(
@@ -107,14 +143,15 @@ def _passkey_body(
             handle is not None and handle != user.webauthn_handle
         ):
             raise PassgateError(errors.USER_HANDLE_MISMATCH)
-        if not user.account_enabled:
-            raise PassgateError(errors.USER_DISABLED)
         new_count = ceremonies.verify_assertion(
             settings, assertion, row.challenge, passkey.public_key, passkey.sign_count
         )
         if assertion.auth_data.flags.be != passkey.backup_eligible:
             # Backup eligibility is fixed when the key is made; a change means another authenticator.
             raise PassgateError(errors.ASSERTION_INVALID, "The passkey's backup eligibility changed.")
+        # Checked once the response is proven genuine: nobody else learns that the account is disabled.
+        if not user.account_enabled:
+            raise PassgateError(errors.USER_DISABLED)
         passkey.sign_count = new_count
         passkey.backup_state = assertion.auth_data.flags.bs
         passkey.last_used_at = ctx.now
@@ -131,7 +168,7 @@ def _passkey_body(
 def passkey_sign_in(
     db: Database, ctx: RequestContext, settings: Settings, binding: str, credential: Any
 ) -> SignedIn:
-    return run_attempt(db, ctx, "Passkey", _passkey_body(ctx, settings, binding, credential))
+    return run_attempt(db, ctx, PASSKEY_LABEL, _passkey_body(ctx, settings, binding, credential))
 
 
 def _recent_failures(session: Session, ctx: RequestContext, settings: Settings, **where: Any) -> int:
@@ -167,6 +204,15 @@ def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str,
         state = taps.state_of(row)
         tap_rules.check_sign_in(state, load_tap_policy(session), ctx.now)
         if row.is_usable_once:
+            # Claimed atomically: two racing sign-ins with the same one-time pass cannot both succeed.
+            claimed = session.execute(
+                update(TemporaryAccessPass)
+                .where(TemporaryAccessPass.id == row.id, TemporaryAccessPass.used_at.is_(None))
+                .values(used_at=ctx.now)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                raise PassgateError(errors.TAP_ALREADY_USED)
             row.used_at = ctx.now
         end = tap_rules.session_end(state, ctx.now, ctx.now + timedelta(minutes=settings.session_minutes))
         token = sessions.start(session, ctx, user, TAP, ["otp"], end)

@@ -83,15 +83,14 @@ async def passkey_options(request: Request, response: Response, ctx: RequestCont
     upn = _text(body, "username", required=False)
     svc = services(request)
     binding = agent_binding(request, response)
-    with svc.db.transaction() as session:
-        return flow.passkey_options(session, ctx, svc.settings, binding, upn)
+    return flow.passkey_options(svc.db, ctx, svc.settings, binding, upn)
 
 
 def _agent(request: Request) -> str:
+    """The binding of this browser's challenges; without the cookie, one that matches no challenge, so that
+    the response is still parsed (a damaged one is named as such) and the refusal is logged."""
     token = request.cookies.get(sessions.AGENT_COOKIE)
-    if not token:
-        raise PassgateError(errors.CHALLENGE_NOT_FOUND)
-    return challenges.binding_of(token)
+    return challenges.binding_of(token) if token else ""
 
 
 @router.post("/signin/passkey")
@@ -190,6 +189,8 @@ def me(request: Request, ctx: RequestContext = Depends(_ctx)) -> dict[str, Any]:
 
 @router.post("/me/passkeys/options")
 async def register_options(request: Request, response: Response, ctx: RequestContext = Depends(_ctx)) -> Any:
+    if await request.body():  # it takes no input; a body, if any, must still be a JSON object
+        await json_body(request)
     svc = services(request)
     _, user = signed_in(request, svc, ctx)
     binding = agent_binding(request, response)
@@ -204,7 +205,7 @@ async def register(request: Request, ctx: RequestContext = Depends(_ctx)) -> Any
     _, user = signed_in(request, svc, ctx)
     ctx = as_user_actor(ctx, user)
     name = body.get("displayName")
-    with svc.db.transaction() as session:
+    with flow.writing(svc.db) as session:
         user = session.merge(user)
         passkey = registry.register(
             session, ctx, svc.settings, _agent(request), user, body.get("credential"), name, self_service=True
@@ -218,7 +219,7 @@ async def rename(passkey_id: str, request: Request, ctx: RequestContext = Depend
     svc = services(request)
     _, user = signed_in(request, svc, ctx)
     ctx = as_user_actor(ctx, user)
-    with svc.db.transaction() as session:
+    with flow.writing(svc.db) as session:
         user = session.merge(user)
         passkey = registry.rename(session, ctx, user, registry.get(session, user, passkey_id),
                                   body.get("displayName"))
@@ -230,7 +231,7 @@ def delete(passkey_id: str, request: Request, ctx: RequestContext = Depends(_ctx
     svc = services(request)
     _, user = signed_in(request, svc, ctx)
     ctx = as_user_actor(ctx, user)
-    with svc.db.transaction() as session:
+    with flow.writing(svc.db) as session:
         user = session.merge(user)
         registry.remove(session, ctx, user, registry.get(session, user, passkey_id), self_service=True)
     return Response(status_code=204)

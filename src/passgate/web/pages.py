@@ -1,22 +1,145 @@
-"""HTML pages (Jinja2)."""
+"""HTML pages (Jinja2): sign-in and Security info. The pages' JavaScript drives the headless API in web/api.py."""
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.responses import Response
+from sqlalchemy.orm import Session
+from starlette.responses import RedirectResponse, Response
 
+from ..context import RequestContext
+from ..core import errors
 from ..core.errors import ErrorCode
+from ..core.values import UsabilityReason
+from ..passkeys import registry
+from ..signin import flow, sessions, taps
+from ..store.tables import BrowserSession, User
+from .api import passkey_json
+from .deps import request_context, services
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
 
 router = APIRouter()
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+router.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+# Pages load only their own script and style sheet; nothing may frame them.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+TAP_STATES = {
+    UsabilityReason.ENABLED_BY_POLICY: "Usable",
+    UsabilityReason.DISABLED_BY_POLICY: "Not usable: turned off by the authentication methods policy",
+    UsabilityReason.EXPIRED: "Expired",
+    UsabilityReason.NOT_YET_VALID: "Not valid yet",
+    UsabilityReason.ONE_TIME_USED: "Used (it was valid for one sign-in)",
+}
+PASSKEY_TYPES = {"deviceBound": "Device-bound", "synced": "Synced"}
+
+
+def _asset_version() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(STATIC.glob("*")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+ASSET_VERSION = _asset_version()
+ERROR_ACTIONS = {c.name: {"number": c.number, "action": c.action} for c in errors.catalogue()}
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    base = {"asset_version": ASSET_VERSION, "error_actions": ERROR_ACTIONS}
+    response = templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 def error_page(request: Request, code: ErrorCode, message: str, request_id: str, status: int | None = None) -> Response:
-    return templates.TemplateResponse(
-        request, "error.html",
-        {"code": code, "message": message, "request_id": request_id},
-        status_code=status or code.status,
+    return render(
+        request, "error.html", {"code": code, "message": message, "request_id": request_id},
+        status or code.status,
     )
+
+
+def _when(value: datetime | None) -> dict[str, str] | None:
+    """A time for display: ISO for the <time> element (the script shows it in local time), UTC text as fallback."""
+    if value is None:
+        return None
+    utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return {"iso": utc.isoformat().replace("+00:00", "Z"), "text": utc.strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def security_info_view(
+    session: Session, ctx: RequestContext, browser_session: BrowserSession, user: User
+) -> dict[str, Any]:
+    """What the Security info page shows, from the same facts GET /api/me returns."""
+    passkeys = []
+    signed_in_with = "Temporary Access Pass" if browser_session.method == flow.TAP else "Passkey"
+    for p in registry.of_user(session, user.id):
+        facts = passkey_json(p)
+        facts["typeLabel"] = PASSKEY_TYPES.get(p.passkey_type, p.passkey_type)
+        facts["created"] = _when(p.created_at)
+        facts["lastUsed"] = _when(p.last_used_at)
+        facts["attested"] = p.attestation_level != "notAttested"
+        passkeys.append(facts)
+        if p.id == browser_session.passkey_id:
+            signed_in_with = f"Passkey “{p.display_name}”"
+    tap = None
+    row = taps.pass_of(session, user)
+    if row is not None:
+        reason = taps.usability(session, row, ctx.now)
+        tap = {
+            "usable": reason is UsabilityReason.ENABLED_BY_POLICY,
+            "state": TAP_STATES.get(reason, str(reason)),
+            "isUsableOnce": row.is_usable_once,
+            "start": _when(row.start_at),
+            "end": _when(taps.expiry(row)),
+        }
+    names = {p["displayName"] for p in passkeys}
+    number = len(passkeys) + 1
+    while f"Passkey {number}" in names:
+        number += 1
+    return {
+        "defaultName": f"Passkey {number}",
+        "user": {"displayName": user.display_name, "userPrincipalName": user.user_principal_name},
+        "signedInWith": signed_in_with,
+        "signedInAt": _when(browser_session.auth_time),
+        "sessionEnds": _when(browser_session.expires_at),
+        "passkeys": passkeys,
+        "tap": tap,
+    }
+
+
+@router.get("/", include_in_schema=False)
+@router.get("/signin", include_in_schema=False)
+def sign_in_page(request: Request) -> Response:
+    return render(request, "signin.html", {"title": "Sign in"})
+
+
+@router.get("/mysecurityinfo", include_in_schema=False)
+def security_info_page(request: Request) -> Response:
+    svc = services(request)
+    ctx = request_context(request)
+    with svc.db.transaction() as session:
+        found = sessions.current(session, request.cookies.get(sessions.COOKIE), ctx.now)
+        if found is None:
+            return RedirectResponse("/?next=/mysecurityinfo", status_code=303, headers={"Cache-Control": "no-store"})
+        view = security_info_view(session, ctx, *found)
+    view["rpId"] = svc.settings.rp_id
+    return render(request, "securityinfo.html", {"title": "Security info", **view})
