@@ -89,8 +89,9 @@ DEFAULTS = {FIDO2: _default_fido2, TAP: _default_tap}
 
 
 def load(session: Session, config_id: str) -> dict[str, Any]:
+    """The stored document over the defaults, so that properties added in a later version have a value."""
     row = session.get(Setting, config_id)
-    return copy.deepcopy(row.value) if row is not None else DEFAULTS[config_id]()
+    return {**DEFAULTS[config_id](), **(copy.deepcopy(row.value) if row is not None else {})}
 
 
 def _bad(prop: str, why: str) -> PassgateError:
@@ -341,6 +342,14 @@ def fido2_policy(doc: dict[str, Any]) -> Fido2Policy:
         include_targets=_core_targets(doc["includeTargets"]),
         exclude_targets=_core_targets(doc["excludeTargets"]),
     )
+
+
+def tap_policy_of(session: Session) -> TapPolicy:
+    return tap_policy(load(session, TAP))
+
+
+def fido2_policy_of(session: Session) -> Fido2Policy:
+    return fido2_policy(load(session, FIDO2))
 
 
 def tap_policy(doc: dict[str, Any]) -> TapPolicy:

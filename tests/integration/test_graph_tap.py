@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from passgate.core import tap as tap_rules
+from passgate.methods_policy import TAP as TAP_CONFIGURATION
 from passgate.signin import taps
 from passgate.store.db import Database
-from passgate.store.documents import TAP_CONFIGURATION
 from passgate.store.tables import Setting, TemporaryAccessPass
 from tests.integration.graph_helpers import Graph, error_of
 

@@ -474,3 +474,18 @@ def test_error_bodies_carry_the_request_id(client: Any) -> None:
     response = client.post("/api/signin/identify", content=b"nope", headers={"client-request-id": given_id})
     error = error_of(response, errors.MALFORMED_JSON)
     assert error["innerError"]["request-id"] == response.headers["request-id"] == given_id
+
+
+@pytest.mark.parametrize("text", ["a\u0000@b.example", "\ud800@b.example"])
+@pytest.mark.parametrize(("path", "extra"), [
+    ("/api/signin/identify", {}),
+    ("/api/signin/passkey/options", {}),
+    ("/api/signin/tap", {"temporaryAccessPass": "ABCDEFGH"}),
+])
+def test_text_no_database_can_store_is_refused(client: Any, db: Database, path: str, extra: dict[str, str],
+                                               text: str) -> None:
+    # PostgreSQL refuses NUL in text and no UTF-8 column holds a lone surrogate: a 400, never a 500.
+    body = json.dumps({"username": text, **extra}).encode()
+    answer = raw_post(client, path, body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["code"] == errors.INVALID_REQUEST.name

@@ -102,7 +102,7 @@ def bad_request(message: str) -> PassgateError:
 def transaction(request: Request) -> Iterator[Session]:
     """The request's one transaction. A uniqueness race lost to a concurrent request is a 409, not a 500."""
     try:
-        with services(request).db.transaction() as session:
+        with services(request).db.transaction(write=request.method != "GET") as session:
             yield session
     except IntegrityError:
         raise PassgateError(
@@ -131,7 +131,7 @@ STRING_LIST: Kind = (list,)
 _KIND_NAMES = {str: "a string", bool: "true or false", int: "a whole number", dict: "an object", list: "an array"}
 
 
-def _usable_text(value: str) -> bool:
+def usable_text(value: str) -> bool:
     if "\x00" in value:
         return False
     try:
@@ -153,7 +153,7 @@ def _fits(value: Any, kind: Kind) -> bool:
 
 def _has_unusable_text(value: Any) -> bool:
     if isinstance(value, str):
-        return not _usable_text(value)
+        return not usable_text(value)
     if isinstance(value, list):
         return any(_has_unusable_text(v) for v in value)
     return False

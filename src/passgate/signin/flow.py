@@ -7,13 +7,12 @@ changes nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -23,9 +22,9 @@ from ..core import tap as tap_rules
 from ..core.errors import PassgateError
 from ..core.values import UsabilityReason
 from ..logs.writer import SignInAttempt, record_sign_in
+from ..methods_policy import tap_policy_of
 from ..passkeys import ceremonies, challenges, registry
 from ..store.db import Database
-from ..store.documents import load_tap_policy
 from ..store.tables import Passkey, SignIn, TemporaryAccessPass, User
 from . import sessions, taps
 
@@ -45,17 +44,6 @@ class SignedIn:
     expires_at: Any
 
 
-@contextmanager
-def writing(db: Database) -> Iterator[Session]:
-    """A transaction that will write. On SQLite it takes the write lock first: a transaction that has read
-    cannot wait for the lock (SQLite answers SQLITE_BUSY at once when another connection wrote meanwhile),
-    so two sign-ins at the same moment would otherwise end in "database is locked"."""
-    with db.transaction() as session:
-        if session.get_bind().dialect.name == "sqlite":
-            session.execute(text("BEGIN IMMEDIATE"))
-        yield session
-
-
 def run_attempt(
     db: Database,
     ctx: RequestContext,
@@ -66,7 +54,7 @@ def run_attempt(
     """Run one sign-in attempt (or one step of it); on refusal, log it with what was learnt, commit, and
     re-raise. A step that is not itself a sign-in (identify, request options) logs only refusals."""
     failure: PassgateError | None = None
-    with writing(db) as session:  # every attempt writes: the log entry if nothing else
+    with db.transaction(write=True) as session:  # every attempt writes: the log entry if nothing else
         attempt = SignInAttempt(method=method)
         try:
             with session.begin_nested():
@@ -202,7 +190,7 @@ def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str,
             raise PassgateError(errors.TAP_INVALID)
         attempt.method_detail = f"Temporary Access Pass {row.id}"
         state = taps.state_of(row)
-        tap_rules.check_sign_in(state, load_tap_policy(session), ctx.now)
+        tap_rules.check_sign_in(state, tap_policy_of(session), ctx.now)
         if row.is_usable_once:
             # Claimed atomically: two racing sign-ins with the same one-time pass cannot both succeed.
             claimed = session.execute(

@@ -15,7 +15,7 @@ from ..context import RequestContext
 from ..core import tap as tap_rules
 from ..core.values import TapState, UsabilityReason
 from ..logs.writer import modified, record_audit
-from ..store.documents import load_tap_policy
+from ..methods_policy import tap_policy_of
 from ..store.tables import TemporaryAccessPass, User
 
 _hasher = PasswordHasher()
@@ -39,7 +39,7 @@ def expiry(row: TemporaryAccessPass) -> datetime:
 
 
 def usability(session: Session, row: TemporaryAccessPass, now: datetime) -> UsabilityReason:
-    return tap_rules.usability(state_of(row), load_tap_policy(session), now)
+    return tap_rules.usability(state_of(row), tap_policy_of(session), now)
 
 
 def pass_of(session: Session, user: User) -> TemporaryAccessPass | None:
@@ -54,7 +54,7 @@ def issue(
     lifetime_minutes: int | None = None,
     is_usable_once: bool | None = None,
 ) -> IssuedPass:
-    request = tap_rules.resolve_request(load_tap_policy(session), ctx.now, start, lifetime_minutes, is_usable_once)
+    request = tap_rules.resolve_request(tap_policy_of(session), ctx.now, start, lifetime_minutes, is_usable_once)
     secret = "".join(secrets.choice(tap_rules.ALPHABET) for _ in range(request.length))
     old = pass_of(session, user)
     if old is not None:

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -41,8 +41,13 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, write: bool = False) -> Iterator[Session]:
+        """One transaction. `write=True` on SQLite takes the write lock first: a transaction that has
+        already read cannot wait for it (SQLite answers "database is locked" at once when another
+        connection wrote meanwhile), so concurrent writers would otherwise fail."""
         with self.sessions() as session, session.begin():
+            if write and self.engine.dialect.name == "sqlite":
+                session.execute(text("BEGIN IMMEDIATE"))
             yield session
 
     def migrate(self) -> None:

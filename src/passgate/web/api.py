@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from ..context import Actor, RequestContext
 from ..core import errors
 from ..core.errors import PassgateError
-from ..graph.base import iso, json_body
+from ..graph.base import iso, json_body, usable_text
 from ..passkeys import aaguids, challenges, registry
 from ..signin import flow, sessions, taps
 from ..store.tables import BrowserSession, Passkey, User
@@ -58,6 +58,8 @@ def _text(body: dict[str, Any], key: str, required: bool = True) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > 512:
         raise PassgateError(errors.INVALID_REQUEST, f"'{key}' must be a non-empty string.")
+    if not usable_text(value):
+        raise PassgateError(errors.INVALID_REQUEST, f"'{key}' contains characters that cannot be stored.")
     return value
 
 
@@ -205,7 +207,7 @@ async def register(request: Request, ctx: RequestContext = Depends(_ctx)) -> Any
     _, user = signed_in(request, svc, ctx)
     ctx = as_user_actor(ctx, user)
     name = body.get("displayName")
-    with flow.writing(svc.db) as session:
+    with svc.db.transaction(write=True) as session:
         user = session.merge(user)
         passkey = registry.register(
             session, ctx, svc.settings, _agent(request), user, body.get("credential"), name, self_service=True
@@ -219,7 +221,7 @@ async def rename(passkey_id: str, request: Request, ctx: RequestContext = Depend
     svc = services(request)
     _, user = signed_in(request, svc, ctx)
     ctx = as_user_actor(ctx, user)
-    with flow.writing(svc.db) as session:
+    with svc.db.transaction(write=True) as session:
         user = session.merge(user)
         passkey = registry.rename(session, ctx, user, registry.get(session, user, passkey_id),
                                   body.get("displayName"))
@@ -231,7 +233,7 @@ def delete(passkey_id: str, request: Request, ctx: RequestContext = Depends(_ctx
     svc = services(request)
     _, user = signed_in(request, svc, ctx)
     ctx = as_user_actor(ctx, user)
-    with flow.writing(svc.db) as session:
+    with svc.db.transaction(write=True) as session:
         user = session.merge(user)
         registry.remove(session, ctx, user, registry.get(session, user, passkey_id), self_service=True)
     return Response(status_code=204)
