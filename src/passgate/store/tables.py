@@ -104,6 +104,15 @@ class Passkey(Base):
     transports: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
+    # Attestation as verified at registration: the anchor it chained to, the SHA-1 thumbprints of its
+    # certificates (Graph's attestationCertificates) and the model's MDS status then.
+    attestation_trust_anchor: Mapped[str | None] = mapped_column(String(256))
+    attestation_certificates: Mapped[list[Any]] = mapped_column(default=list)
+    mds_status: Mapped[str | None] = mapped_column(String(64))
+    # The profile that admitted it, and why it may no longer be used (set by re-evaluation).
+    profile_id: Mapped[str | None] = mapped_column(String(36))
+    unusable_code: Mapped[int | None] = mapped_column(Integer)
+    unusable_reason: Mapped[str | None] = mapped_column(Text)
 
     @property
     def passkey_type(self) -> str:
@@ -180,6 +189,28 @@ class SigningKey(Base):
     # Published from creation; signs from activation; dropped from the JWKS after retirement.
     activates_at: Mapped[datetime]
     retired_at: Mapped[datetime | None]
+
+
+class MdsBlob(Base):
+    """FIDO MDS3 BLOBs that passed verification; the one with the highest serial is in force."""
+
+    __tablename__ = "mds_blobs"
+    serial: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    next_update: Mapped[str] = mapped_column(String(10))
+    loaded_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(1024))
+    blob: Mapped[str] = mapped_column(Text)
+
+
+class TrustAnchor(Base):
+    """An administrator-added attestation root, for in-house authenticators the MDS does not list."""
+
+    __tablename__ = "trust_anchors"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    display_name: Mapped[str] = mapped_column(String(256))
+    thumbprint: Mapped[str] = mapped_column(String(64), unique=True)
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
 
 
 class Setting(Base):

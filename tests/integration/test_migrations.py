@@ -1,0 +1,42 @@
+"""Migrations upgrade a database that already holds data, on both backends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from passgate.store.db import MIGRATIONS, Database
+from tests.conftest import empty_tables
+
+
+def _alembic(db: Database, target: str, down: bool = False) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, target)
+
+
+def test_upgrade_keeps_existing_passkeys(db: Database) -> None:
+    empty_tables(db)
+    _alembic(db, "0001", down=True)
+    try:
+        now = datetime.now(UTC)
+        with db.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO users (id, user_principal_name, display_name, account_enabled, webauthn_handle, created_at)"
+                " VALUES ('u1', 'old@example.com', 'Old', true, :h, :now)"), {"h": b"h" * 32, "now": now})
+            conn.execute(text(
+                "INSERT INTO passkeys (id, user_id, credential_id, public_key, sign_count, display_name, aaguid,"
+                " attestation_format, attestation_level, backup_eligible, backup_state, transports, created_at)"
+                " VALUES ('p1', 'u1', :c, :k, 0, 'Key', '00000000-0000-0000-0000-000000000000', 'none',"
+                " 'notAttested', false, false, '[]', :now)"), {"c": b"c" * 16, "k": b"k" * 77, "now": now})
+    finally:
+        db.migrate()
+    with db.engine.connect() as conn:
+        row = conn.execute(text("SELECT attestation_certificates, unusable_reason FROM passkeys")).one()
+    assert row[1] is None and row[0] in ("[]", [])
+    empty_tables(db)
