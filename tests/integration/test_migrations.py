@@ -27,8 +27,8 @@ def test_upgrade_keeps_existing_passkeys(db: Database) -> None:
         now = datetime.now(UTC)
         with db.engine.begin() as conn:
             conn.execute(text(
-                "INSERT INTO users (id, user_principal_name, display_name, account_enabled, webauthn_handle, created_at)"
-                " VALUES ('u1', 'old@example.com', 'Old', true, :h, :now)"), {"h": b"h" * 32, "now": now})
+                "INSERT INTO users (id, user_principal_name, display_name, account_enabled, webauthn_handle,"
+                " created_at) VALUES ('u1', 'old@example.com', 'Old', true, :h, :now)"), {"h": b"h" * 32, "now": now})
             conn.execute(text(
                 "INSERT INTO passkeys (id, user_id, credential_id, public_key, sign_count, display_name, aaguid,"
                 " attestation_format, attestation_level, backup_eligible, backup_state, transports, created_at)"
