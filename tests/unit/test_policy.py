@@ -170,3 +170,21 @@ def test_whatever_may_sign_in_unattested_may_still_sign_in_once_attested(
     unattested = decide(policy, member(), PasskeyFacts(aaguid, kind, False), Ceremony.SIGN_IN).allowed
     attested = decide(policy, member(), PasskeyFacts(aaguid, kind, True), Ceremony.SIGN_IN).allowed
     assert unattested == attested
+
+
+def test_impact_names_users_who_lose_passkeys_and_admin_lock_out() -> None:
+    from passgate.core.policy import Holder, impact, locks_out_admins
+
+    everyone = Fido2Policy()
+    device_only = Fido2Policy(profiles=(PasskeyProfile(DEFAULT_PROFILE_ID, "Default passkey profile",
+                                                       frozenset({DEVICE})),))
+    synced_only_admin = Holder(Member("admin"), (("p1", facts(SYNCED)),), is_global_admin=True)
+    mixed = Holder(Member("mixed"), (("p2", facts(SYNCED)), ("p3", facts(DEVICE))))
+    losses = impact(everyone, device_only, [synced_only_admin, mixed])
+    assert [(x.user_id, x.lost, x.loses_every_passkey) for x in losses] == [
+        ("admin", ("p1",), True), ("mixed", ("p2",), False)]
+    assert locks_out_admins(everyone, device_only, [synced_only_admin, mixed])
+    second_admin = Holder(Member("admin2"), (("p4", facts(DEVICE)),), is_global_admin=True)
+    assert not locks_out_admins(everyone, device_only, [synced_only_admin, second_admin])
+    # No administrator could sign in with a passkey before: nothing to lose, nothing to refuse.
+    assert not locks_out_admins(device_only, device_only, [synced_only_admin])

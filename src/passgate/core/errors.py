@@ -47,6 +47,10 @@ def catalogue() -> list[ErrorCode]:
     return sorted(_CATALOGUE.values(), key=lambda c: c.number)
 
 
+def by_number(number: int) -> ErrorCode | None:
+    return next((c for c in _CATALOGUE.values() if c.number == number), None)
+
+
 # -- account ---------------------------------------------------------------------------------
 USER_NOT_FOUND = _code(
     50034, "UserNotFound", 400,
@@ -252,4 +256,20 @@ ATTESTATION_REQUIRED = _code(
     135135, "PasskeyAttestationRequired", 403,
     "This passkey could not prove its make and model, and your organisation requires that.",
     "Use a security key or device that supports attestation, and allow it to share its make and model.",
+)
+PASSKEY_MODEL_REVOKED = _code(
+    135136, "PasskeyModelRevoked", 403,
+    "This passkey model has been withdrawn by its maker or found to be compromised, so it cannot be added.",
+    "Use a different security key or device; ask your administrator which models are recommended.",
+)
+ATTESTATION_UNTRUSTED = _code(
+    135137, "PasskeyAttestationUntrusted", 403,
+    "This passkey's proof of its make and model could not be traced to a trusted maker.",
+    "Use a security key or device your organisation trusts, or ask your administrator to add its maker's "
+    "certificate as a trust anchor.",
+)
+ADMIN_LOCKOUT = _code(
+    135140, "PolicyWouldLockOutAdministrators", 409,
+    "This change would leave no Global Administrator able to sign in with a passkey.",
+    "Give an administrator a passkey the new policy allows first, or confirm with the override header.",
 )

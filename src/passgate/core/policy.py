@@ -170,3 +170,44 @@ def attestation_preference(policy: Fido2Policy, member: Member) -> str:
     """Ask for `direct` attestation when any profile in scope enforces it."""
     _, profiles = scope(policy, member)
     return "direct" if any(p.attestation_enforced for p in profiles) else "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """A user and their stored passkeys, as the impact preview sees them."""
+
+    member: Member
+    passkeys: tuple[tuple[str, PasskeyFacts], ...]  # (passkey id, facts)
+    is_global_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Loss:
+    user_id: str
+    lost: tuple[str, ...]  # passkey ids usable now and not under the proposal
+    kept: int  # passkeys still usable under the proposal
+
+    @property
+    def loses_every_passkey(self) -> bool:
+        return self.kept == 0
+
+
+def usable(policy: Fido2Policy, holder: Holder) -> set[str]:
+    return {pid for pid, f in holder.passkeys if decide(policy, holder.member, f, Ceremony.SIGN_IN).allowed}
+
+
+def impact(current: Fido2Policy, proposed: Fido2Policy, holders: list[Holder]) -> list[Loss]:
+    """Who would lose which passkeys if `proposed` replaced `current` (sign-in rules only)."""
+    out = []
+    for holder in holders:
+        now, then = usable(current, holder), usable(proposed, holder)
+        lost = tuple(sorted(now - then))
+        if lost:
+            out.append(Loss(holder.member.user_id, lost, len(then)))
+    return out
+
+
+def locks_out_admins(current: Fido2Policy, proposed: Fido2Policy, holders: list[Holder]) -> bool:
+    """True when some Global Administrator can sign in with a passkey now and none could afterwards."""
+    admins = [h for h in holders if h.is_global_admin]
+    return any(usable(current, h) for h in admins) and not any(usable(proposed, h) for h in admins)

@@ -9,8 +9,9 @@ from starlette.responses import Response
 
 from .. import methods_policy
 from ..context import RequestContext
-from ..core import errors
+from ..core import errors, policy
 from ..core.errors import PassgateError
+from ..passkeys import enforcement
 from ..store.tables import Setting
 from .base import graph_json, json_body, no_content, odata_context, require, transaction
 
@@ -23,6 +24,8 @@ CONFIG = POLICY + "/authenticationMethodConfigurations/{config_id}"
 # Some Entra how-to pages leave out /policies; accepting the alias is cheap.
 ALIAS = "/authenticationMethodsPolicy/authenticationMethodConfigurations/{config_id}"
 POLICY_DOC = "AuthenticationMethodsPolicy"
+# Sent by an administrator who means to save a change that leaves no Global Administrator a usable passkey.
+OVERRIDE_HEADER = "Passgate-Override-Lockout"
 
 
 def _policy_doc(session: Any) -> dict[str, Any]:
@@ -111,9 +114,63 @@ async def patch_configuration(config_id: str, request: Request, ctx: RequestCont
     if "id" in patch and str(patch["id"]).lower() != cid.lower():
         raise PassgateError(errors.INVALID_REQUEST, f"Property 'id' must be '{cid}'.")
     with transaction(request) as session:
-        doc = methods_policy.MERGERS[cid](session, methods_policy.load(session, cid), patch)
+        current = methods_policy.load(session, cid)
+        doc = methods_policy.MERGERS[cid](session, current, patch)
+        if cid == methods_policy.FIDO2:
+            _refuse_admin_lockout(session, current, doc, request.headers.get(OVERRIDE_HEADER, "").lower() == "true")
         methods_policy.save(session, ctx, cid, doc)
+        if cid == methods_policy.FIDO2:
+            enforcement.reevaluate(session, ctx)
     return no_content(ctx)
+
+
+def _impact(session: Any, current: dict[str, Any], proposed: dict[str, Any]) -> tuple[list[policy.Loss], Any, Any,
+                                                                                     bool]:
+    holders, passkeys, users = enforcement.holders(session)
+    old, new = methods_policy.fido2_policy(current), methods_policy.fido2_policy(proposed)
+    return policy.impact(old, new, holders), passkeys, users, policy.locks_out_admins(old, new, holders)
+
+
+def _loss_json(loss: policy.Loss, passkeys: Any, users: Any) -> dict[str, Any]:
+    user = users[loss.user_id]
+    return {
+        "id": user.id, "userPrincipalName": user.user_principal_name, "displayName": user.display_name,
+        "passkeysKept": loss.kept,
+        "passkeysLost": [{"id": pid, "displayName": passkeys[pid].display_name, "aaGuid": passkeys[pid].aaguid,
+                          "passkeyType": passkeys[pid].passkey_type} for pid in loss.lost],
+    }
+
+
+def _refuse_admin_lockout(session: Any, current: dict[str, Any], proposed: dict[str, Any], override: bool) -> None:
+    losses, passkeys, users, locked_out = _impact(session, current, proposed)
+    if locked_out and not override:
+        admins = [_loss_json(x, passkeys, users) for x in losses if x.loses_every_passkey]
+        raise PassgateError(
+            errors.ADMIN_LOCKOUT,
+            f"No Global Administrator would have a usable passkey left: "
+            f"{', '.join(a['userPrincipalName'] for a in admins)}. Send the header '{OVERRIDE_HEADER}: true' "
+            "to save it anyway.",
+        )
+
+
+@router.post(CONFIG + "/previewImpact")
+async def preview_impact(config_id: str, request: Request, ctx: RequestContext = Depends(READ)) -> Response:
+    """Passgate extension: who would lose which passkeys if this configuration were saved."""
+    if methods_policy.canonical_id(config_id) != methods_policy.FIDO2:
+        raise PassgateError(errors.INVALID_REQUEST, "previewImpact is available for the Fido2 configuration.")
+    proposal = await json_body(request)
+    with transaction(request) as session:
+        current = methods_policy.load(session, methods_policy.FIDO2)
+        proposed = methods_policy.merge_fido2(session, current, proposal)
+        losses, passkeys, users, locked_out = _impact(session, current, proposed)
+        everything = [_loss_json(x, passkeys, users) for x in losses if x.loses_every_passkey]
+        some = [_loss_json(x, passkeys, users) for x in losses if not x.loses_every_passkey]
+    return graph_json(ctx, {
+        "usersLosingEveryPasskey": everything,
+        "usersLosingSomePasskeys": some,
+        "passkeysLosingAccess": sum(len(x.lost) for x in losses),
+        "locksOutEveryGlobalAdministrator": locked_out,
+    })
 
 
 @router.delete(CONFIG)
@@ -122,4 +179,6 @@ def reset_configuration(config_id: str, request: Request, ctx: RequestContext = 
     cid = methods_policy.canonical_id(config_id)
     with transaction(request) as session:
         methods_policy.save(session, ctx, cid, methods_policy.DEFAULTS[cid](), reset=True)
+        if cid == methods_policy.FIDO2:
+            enforcement.reevaluate(session, ctx)
     return no_content(ctx)

@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..context import RequestContext
-from ..core import errors
+from ..core import errors, policy
 from ..core.errors import PassgateError
 from ..logs.writer import modified, record_audit
+from ..methods_policy import fido2_policy_of
 from ..store.tables import Passkey, User
-from . import aaguids, ceremonies, challenges
+from . import aaguids, ceremonies, challenges, enforcement
 
 REGISTER = "register"
 
@@ -50,9 +51,17 @@ def check_display_name(name: Any) -> str:
 
 
 def creation_options(
-    session: Session, ctx: RequestContext, settings: Settings, binding: str, user: User
+    session: Session,
+    ctx: RequestContext,
+    settings: Settings,
+    binding: str,
+    user: User,
+    *,
+    challenge_seconds: int | None = None,
 ) -> dict[str, Any]:
-    challenge = challenges.issue(session, ctx, binding, REGISTER, settings.challenge_seconds, user.id)
+    """Registration options; the challenge lives `challenge_seconds` (default: settings.challenge_seconds)."""
+    seconds = settings.challenge_seconds if challenge_seconds is None else challenge_seconds
+    challenge = challenges.issue(session, ctx, binding, REGISTER, seconds, user.id)
     return ceremonies.registration_options(
         settings, challenge, user.webauthn_handle, user.user_principal_name, user.display_name,
         stored(of_user(session, user.id)),
@@ -77,6 +86,13 @@ def register(
     new = ceremonies.verify_attestation(settings, attestation, row.challenge)
     if session.scalar(select(Passkey.id).where(Passkey.credential_id == new.credential_id)) is not None:
         raise PassgateError(errors.CREDENTIAL_ALREADY_REGISTERED)
+    kind = policy.PasskeyType.SYNCED if new.backup_eligible else policy.PasskeyType.DEVICE_BOUND
+    decision = policy.decide(
+        fido2_policy_of(session), enforcement.member(session, user.id),
+        policy.PasskeyFacts(new.aaguid, kind, attested=False), policy.Ceremony.REGISTRATION, self_service,
+    )
+    if not decision.allowed:
+        raise PassgateError(decision.refusal or errors.FIDO2_NOT_ENABLED_FOR_USER, decision.explanation)
     model = aaguids.model_name(new.aaguid)
     passkey = Passkey(
         user_id=user.id,
@@ -92,6 +108,7 @@ def register(
         backup_state=new.backup_state,
         transports=new.transports,
         created_at=ctx.now,
+        profile_id=decision.profile.id if decision.profile else None,
     )
     session.add(passkey)
     try:
@@ -107,6 +124,7 @@ def register(
         details={
             "methodId": passkey.id, "aaGuid": passkey.aaguid, "passkeyType": passkey.passkey_type,
             "attestationFormat": passkey.attestation_format,
+            "passkeyProfile": decision.profile.name if decision.profile else None,
         },
     )
     return passkey

@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..context import RequestContext
-from ..core import errors
+from ..core import errors, policy
 from ..core import tap as tap_rules
 from ..core.errors import PassgateError
 from ..core.values import UsabilityReason
 from ..logs.writer import SignInAttempt, record_sign_in
-from ..methods_policy import tap_policy_of
-from ..passkeys import ceremonies, challenges, registry
+from ..methods_policy import fido2_policy_of, tap_policy_of
+from ..passkeys import ceremonies, challenges, enforcement, registry
 from ..store.db import Database
 from ..store.tables import Passkey, SignIn, TemporaryAccessPass, User
 from . import sessions, taps
@@ -126,6 +126,7 @@ def _passkey_body(
         attempt.user = user
         attempt.method = registry.method_label(passkey)
         attempt.method_detail = registry.describe(passkey)
+        attempt.details = {"passkeyId": passkey.id, "aaGuid": passkey.aaguid, "passkeyType": passkey.passkey_type}
         handle = assertion.credential.response.user_handle
         if (row.user_id is not None and row.user_id != user.id) or (
             handle is not None and handle != user.webauthn_handle
@@ -140,6 +141,14 @@ def _passkey_body(
         # Checked once the response is proven genuine: nobody else learns that the account is disabled.
         if not user.account_enabled:
             raise PassgateError(errors.USER_DISABLED)
+        model_refused = enforcement.model_refusal(passkey)
+        if model_refused is not None:
+            raise PassgateError(*model_refused)
+        decision = policy.decide(fido2_policy_of(session), enforcement.member(session, user.id),
+                                 enforcement.facts(passkey), policy.Ceremony.SIGN_IN)
+        if not decision.allowed:
+            raise PassgateError(decision.refusal or errors.FIDO2_NOT_ENABLED_FOR_USER, decision.explanation)
+        attempt.details["passkeyProfile"] = decision.profile.name if decision.profile else None
         passkey.sign_count = new_count
         passkey.backup_state = assertion.auth_data.flags.bs
         passkey.last_used_at = ctx.now
@@ -147,7 +156,6 @@ def _passkey_body(
         token = sessions.start(
             session, ctx, user, PASSKEY, amr, ctx.now + timedelta(minutes=settings.session_minutes), passkey.id
         )
-        attempt.details = {"passkeyId": passkey.id, "aaGuid": passkey.aaguid, "passkeyType": passkey.passkey_type}
         return SignedIn(user, token, ctx.now + timedelta(minutes=settings.session_minutes))
 
     return body
