@@ -95,7 +95,7 @@ def test_admins_device_bound_only_sales_may_use_synced(graph: Graph, client: Tes
 
     nobody = signed_in_as(client, db, "nobody@example.com")
     assert nobody
-    error_of(register(client, authenticator())[0], errors.FIDO2_NOT_ENABLED_FOR_USER)
+    error_of(client.post("/api/me/passkeys/options"), errors.FIDO2_NOT_ENABLED_FOR_USER)
 
 
 def test_block_list_refuses_sign_in_until_lifted(graph: Graph, client: TestClient, db: Database) -> None:
@@ -141,10 +141,15 @@ def test_method_disabled_excluded_group_and_self_service_off(graph: Graph, clien
         {"targetType": "group", "id": contractors["id"]}]}).status_code == 204
     error_of(passkey_sign_in(client, key)[0], errors.FIDO2_NOT_ENABLED_FOR_USER)
 
-    assert configure(graph, {"excludeTargets": [], "isSelfServiceRegistrationAllowed": False}).status_code == 204
+    # Options fetched while self-service was allowed do not help once it is turned off.
+    assert configure(graph, {"excludeTargets": []}).status_code == 204
     assert passkey_sign_in(client, key)[0].status_code == 200
-    error_of(register(client, authenticator(aaguid=str(uuid.uuid4())))[0],
-             errors.SELF_SERVICE_REGISTRATION_NOT_ALLOWED)
+    options = client.post("/api/me/passkeys/options")
+    assert options.status_code == 200
+    assert configure(graph, {"isSelfServiceRegistrationAllowed": False}).status_code == 204
+    late = authenticator(aaguid=str(uuid.uuid4())).create(options.json(), ORIGIN)
+    error_of(client.post("/api/me/passkeys", json={"credential": late}), errors.SELF_SERVICE_REGISTRATION_NOT_ALLOWED)
+    error_of(client.post("/api/me/passkeys/options"), errors.SELF_SERVICE_REGISTRATION_NOT_ALLOWED)
 
 
 def _admin(db: Database, user_id: str) -> None:
@@ -183,3 +188,16 @@ def test_preview_and_admin_lock_out_guard(graph: Graph, client: TestClient, db: 
     forced = configure(graph, {"passkeyProfiles": proposal["passkeyProfiles"]}, override=True)
     assert forced.status_code == 204
     assert graph.get(FIDO2).json()["passkeyProfiles"][0]["passkeyTypes"] == "deviceBound"
+
+
+def test_registration_options_follow_the_policy(graph: Graph, client: TestClient, db: Database) -> None:
+    signed_in_as(client, db, "opt@example.com")
+    plain = client.post("/api/me/passkeys/options")
+    assert plain.status_code == 200 and plain.json()["attestation"] == "none"
+    attested = {**DEFAULT, "attestationEnforcement": "registrationOnly"}
+    assert configure(graph, {"passkeyProfiles": [attested]}).status_code == 204
+    assert client.post("/api/me/passkeys/options").json()["attestation"] == "direct"
+    assert configure(graph, {"isSelfServiceRegistrationAllowed": False}).status_code == 204
+    error_of(client.post("/api/me/passkeys/options"), errors.SELF_SERVICE_REGISTRATION_NOT_ALLOWED)
+    assert configure(graph, {"isSelfServiceRegistrationAllowed": True, "state": "disabled"}).status_code == 204
+    error_of(client.post("/api/me/passkeys/options"), errors.FIDO2_DISABLED)

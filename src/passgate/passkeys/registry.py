@@ -58,13 +58,24 @@ def creation_options(
     user: User,
     *,
     challenge_seconds: int | None = None,
+    self_service: bool = False,
 ) -> dict[str, Any]:
-    """Registration options; the challenge lives `challenge_seconds` (default: settings.challenge_seconds)."""
+    """Registration options; the challenge lives `challenge_seconds` (default: settings.challenge_seconds).
+
+    A user the policy gives no passkeys (or no self-service set-up) is told before the ceremony, and
+    attestation is asked for when a profile in the user's scope enforces it."""
+    fido2 = fido2_policy_of(session)
+    member = enforcement.member(session, user.id)
+    refused, _ = policy.scope(fido2, member)
+    if refused is not None:
+        raise PassgateError(refused.refusal or errors.FIDO2_NOT_ENABLED_FOR_USER, refused.explanation)
+    if self_service and not fido2.self_service_allowed:
+        raise PassgateError(errors.SELF_SERVICE_REGISTRATION_NOT_ALLOWED)
     seconds = settings.challenge_seconds if challenge_seconds is None else challenge_seconds
     challenge = challenges.issue(session, ctx, binding, REGISTER, seconds, user.id)
     return ceremonies.registration_options(
         settings, challenge, user.webauthn_handle, user.user_principal_name, user.display_name,
-        stored(of_user(session, user.id)),
+        stored(of_user(session, user.id)), attestation=policy.attestation_preference(fido2, member),
     )
 
 

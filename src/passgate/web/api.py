@@ -197,7 +197,7 @@ async def register_options(request: Request, response: Response, ctx: RequestCon
     _, user = signed_in(request, svc, ctx)
     binding = agent_binding(request, response)
     with svc.db.transaction() as session:
-        return registry.creation_options(session, ctx, svc.settings, binding, user)
+        return registry.creation_options(session, ctx, svc.settings, binding, user, self_service=True)
 
 
 @router.post("/me/passkeys", status_code=201)
