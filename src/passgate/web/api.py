@@ -152,6 +152,10 @@ def passkey_json(p: Passkey) -> dict[str, Any]:
         "backedUp": p.backup_state,
         "attestationFormat": p.attestation_format,
         "attestationLevel": p.attestation_level,
+        "attestationTrustAnchor": p.attestation_trust_anchor,
+        "isUsable": p.unusable_code is None,
+        "unusableCode": p.unusable_code,
+        "unusableReason": p.unusable_reason,
         "createdDateTime": iso(p.created_at),
         "lastUsedDateTime": iso(p.last_used_at),
     }
