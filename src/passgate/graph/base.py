@@ -99,10 +99,11 @@ def bad_request(message: str) -> PassgateError:
 
 
 @contextmanager
-def transaction(request: Request) -> Iterator[Session]:
-    """The request's one transaction. A uniqueness race lost to a concurrent request is a 409, not a 500."""
+def transaction(request: Request, write: bool | None = None) -> Iterator[Session]:
+    """The request's one transaction (a writing one unless it is a GET, or as `write` says).
+    A uniqueness race lost to a concurrent request is a 409, not a 500."""
     try:
-        with services(request).db.transaction(write=request.method != "GET") as session:
+        with services(request).db.transaction(write=request.method != "GET" if write is None else write) as session:
             yield session
     except IntegrityError:
         raise PassgateError(

@@ -27,6 +27,8 @@ GRAPH_PERMISSIONS = frozenset(
         "RoleManagement.ReadWrite.Directory",
         "UserAuthenticationMethod.Read.All",
         "UserAuthenticationMethod.ReadWrite.All",
+        "UserAuthMethod-Passkey.Read.All",
+        "UserAuthMethod-Passkey.ReadWrite.All",
         "Policy.Read.All",
         "Policy.ReadWrite.AuthenticationMethod",
         "Policy.ReadWrite.ConditionalAccess",

@@ -88,7 +88,7 @@ async def passkey_options(request: Request, response: Response, ctx: RequestCont
     return flow.passkey_options(svc.db, ctx, svc.settings, binding, upn)
 
 
-def _agent(request: Request) -> str:
+def agent_of(request: Request) -> str:
     """The binding of this browser's challenges; without the cookie, one that matches no challenge, so that
     the response is still parsed (a damaged one is named as such) and the refusal is logged."""
     token = request.cookies.get(sessions.AGENT_COOKIE)
@@ -99,7 +99,7 @@ def _agent(request: Request) -> str:
 async def passkey_sign_in(request: Request, response: Response, ctx: RequestContext = Depends(_ctx)) -> Any:
     body = await json_body(request)
     svc = services(request)
-    signed = flow.passkey_sign_in(svc.db, ctx, svc.settings, _agent(request), body.get("credential"))
+    signed = flow.passkey_sign_in(svc.db, ctx, svc.settings, agent_of(request), body.get("credential"))
     set_session_cookie(request, response, signed)
     return {"userPrincipalName": signed.user.user_principal_name, "redirect": "/mysecurityinfo"}
 
@@ -200,7 +200,7 @@ async def register_options(request: Request, response: Response, ctx: RequestCon
     svc = services(request)
     _, user = signed_in(request, svc, ctx)
     binding = agent_binding(request, response)
-    with svc.db.transaction() as session:
+    with svc.db.transaction(write=True) as session:
         return registry.creation_options(session, ctx, svc.settings, binding, user, self_service=True)
 
 
@@ -214,7 +214,7 @@ async def register(request: Request, ctx: RequestContext = Depends(_ctx)) -> Any
     with svc.db.transaction(write=True) as session:
         user = session.merge(user)
         passkey = registry.register(
-            session, ctx, svc.settings, _agent(request), user, body.get("credential"), name, self_service=True
+            session, ctx, svc.settings, agent_of(request), user, body.get("credential"), name, self_service=True
         )
         return passkey_json(passkey)
 
