@@ -220,6 +220,21 @@ def _profiles(value: Any, old: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _apply_state(doc: dict[str, Any], patch: dict[str, Any]) -> None:
+    if "state" in patch:
+        if patch["state"] not in ("enabled", "disabled"):
+            raise _bad("state", "must be 'enabled' or 'disabled'.")
+        doc["state"] = patch["state"]
+
+
+def _apply_targets(session: Session, doc: dict[str, Any], patch: dict[str, Any], profile_ids: set[str]) -> None:
+    """Include and exclude targets are replaced whole, as in Graph."""
+    if "includeTargets" in patch:
+        doc["includeTargets"] = _targets(session, patch["includeTargets"], "includeTargets", True, profile_ids)
+    if "excludeTargets" in patch:
+        doc["excludeTargets"] = _targets(session, patch["excludeTargets"], "excludeTargets", False, profile_ids)
+
+
 def merge_fido2(session: Session, current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """Apply a Graph PATCH body to the stored document; lists are replaced whole, as in Graph."""
     patch = copy.deepcopy(patch)
@@ -227,10 +242,7 @@ def merge_fido2(session: Session, current: dict[str, Any], patch: dict[str, Any]
                   "keyRestrictions", "includeTargets", "excludeTargets", "passkeyProfiles",
                   "defaultPasskeyProfile"}, "")
     doc = copy.deepcopy(current)
-    if "state" in patch:
-        if patch["state"] not in ("enabled", "disabled"):
-            raise _bad("state", "must be 'enabled' or 'disabled'.")
-        doc["state"] = patch["state"]
+    _apply_state(doc, patch)
     for prop in ("isSelfServiceRegistrationAllowed", "isAttestationEnforced"):
         _bool(patch, prop)
     if "isSelfServiceRegistrationAllowed" in patch:
@@ -252,10 +264,7 @@ def merge_fido2(session: Session, current: dict[str, Any], patch: dict[str, Any]
             doc["keyRestrictions"] = _restrictions(patch["keyRestrictions"], "keyRestrictions")
             default["keyRestrictions"] = copy.deepcopy(doc["keyRestrictions"])
     profile_ids = {p["id"] for p in doc["passkeyProfiles"]}
-    if "includeTargets" in patch:
-        doc["includeTargets"] = _targets(session, patch["includeTargets"], "includeTargets", True, profile_ids)
-    if "excludeTargets" in patch:
-        doc["excludeTargets"] = _targets(session, patch["excludeTargets"], "excludeTargets", False, profile_ids)
+    _apply_targets(session, doc, patch, profile_ids)
     referenced = {p for t in doc["includeTargets"] for p in t.get("allowedPasskeyProfiles", [])}
     if not referenced <= profile_ids:
         missing = sorted(referenced - profile_ids)[0]
@@ -269,10 +278,7 @@ def merge_tap(session: Session, current: dict[str, Any], patch: dict[str, Any]) 
                   "minimumLifetimeInMinutes", "maximumLifetimeInMinutes", "isUsableOnce", "includeTargets",
                   "excludeTargets"}, "")
     doc = copy.deepcopy(current)
-    if "state" in patch:
-        if patch["state"] not in ("enabled", "disabled"):
-            raise _bad("state", "must be 'enabled' or 'disabled'.")
-        doc["state"] = patch["state"]
+    _apply_state(doc, patch)
     for prop in ("defaultLifetimeInMinutes", "minimumLifetimeInMinutes", "maximumLifetimeInMinutes"):
         if prop in patch:
             _int(patch, prop, LIFETIME_FLOOR_MINUTES, LIFETIME_CEILING_MINUTES)
@@ -289,10 +295,7 @@ def merge_tap(session: Session, current: dict[str, Any], patch: dict[str, Any]) 
         raise _bad("minimumLifetimeInMinutes", f"the minimum ({low}) is above the maximum ({high}).")
     if not low <= default <= high:
         raise _bad("defaultLifetimeInMinutes", f"the default ({default}) must lie between {low} and {high}.")
-    if "includeTargets" in patch:
-        doc["includeTargets"] = _targets(session, patch["includeTargets"], "includeTargets", True, set())
-    if "excludeTargets" in patch:
-        doc["excludeTargets"] = _targets(session, patch["excludeTargets"], "excludeTargets", False, set())
+    _apply_targets(session, doc, patch, set())
     return doc
 
 
