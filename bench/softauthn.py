@@ -3,7 +3,9 @@
 It answers the options JSON a relying party hands out (``PublicKeyCredentialCreationOptionsJSON``,
 ``PublicKeyCredentialRequestOptionsJSON``) with what a browser's ``PublicKeyCredential.toJSON()``
 would give: the WebAuthn Level 3 JSON forms, base64url without padding. Keys are ES256, EdDSA
-(Ed25519) or RS256; attestation is ``none``; the UP, UV, BE and BS flags, the sign counter
+(Ed25519) or RS256; attestation is ``none`` or ``packed`` (self attestation, signed with the
+credential key, or full attestation with a batch certificate and key the caller supplies;
+``AttestationCA`` makes a test CA and FIDO-shaped batch certificates); the UP, UV, BE and BS flags, the sign counter
 (incrementing or always 0) and the AAGUID can be set per credential and overridden per call, and so
 can everything the client would normally decide (origin, crossOrigin, topOrigin, challenge, type),
 so that tests can build every kind of bad response. Depends only on ``cryptography`` and ``cbor2``.
@@ -18,12 +20,15 @@ import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import cbor2
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.x509.oid import NameOID
 
 ES256 = -7
 EDDSA = -8
@@ -34,6 +39,9 @@ SUPPORTED_ALGORITHMS = (ES256, EDDSA, RS256)
 UP, UV, BE, BS, AT, ED = 0x01, 0x04, 0x08, 0x10, 0x40, 0x80
 
 Counter = Literal["increment", "zero"]
+AttestationFormat = Literal["none", "packed"]
+# id-fido-gen-ce-aaguid (WebAuthn §8.2.1): the AAGUID inside a batch certificate.
+FIDO_AAGUID_OID = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
 
@@ -162,6 +170,19 @@ class SoftAuthenticator:
     transports: Sequence[str] = ("internal", "hybrid")
     attachment: str | None = "platform"
     credentials: dict[bytes, Credential] = field(default_factory=dict)
+    # "packed" with no certificates is self attestation; with them, full attestation signed by attestation_key
+    # (x5c = attestation_certificates, DER, the batch certificate first).
+    attestation: AttestationFormat = "none"
+    attestation_key: PrivateKey | None = None
+    attestation_certificates: Sequence[bytes] = ()
+    # Answer "none" when the relying party asked for no attestation, as browsers do.
+    follow_conveyance: bool = False
+
+    @classmethod
+    def with_batch(cls, batch: BatchCertificate, **fields: Any) -> SoftAuthenticator:
+        """An authenticator with full packed attestation from ``batch`` (and its AAGUID)."""
+        return cls(attestation="packed", attestation_key=batch.key, attestation_certificates=batch.x5c,
+                   aaguid=batch.aaguid, **fields)
 
     # -- navigator.credentials.create() -----------------------------------------------------------
     def create(
@@ -185,8 +206,12 @@ class SoftAuthenticator:
         client_data_type: str = "webauthn.create",
         ignore_exclude: bool = False,
         credential_id: bytes | None = None,
+        attestation: AttestationFormat | None = None,
     ) -> dict[str, Any]:
-        """Make a credential and return RegistrationResponseJSON; the credential is kept."""
+        """Make a credential and return RegistrationResponseJSON; the credential is kept.
+
+        ``attestation`` overrides the authenticator's format for this call.
+        """
         opts = _unwrap(options)
         rp = opts.get("rp") or {}
         rp_id = rp_id or rp.get("id") or _host(origin)
@@ -229,7 +254,11 @@ class SoftAuthenticator:
             + cose_key(cred.key)
         )
         auth_data = _auth_data(rp_id, cred.up, cred.uv, cred.be, cred.bs, cred.sign_count, attested)
-        attestation_object = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data}, canonical=True)
+        fmt = self.attestation if attestation is None else attestation
+        if attestation is None and self.follow_conveyance and opts.get("attestation", "none") == "none":
+            fmt = "none"
+        statement = self._statement(fmt, cred, auth_data + hashlib.sha256(cdj).digest())
+        attestation_object = cbor2.dumps({"fmt": fmt, "attStmt": statement, "authData": auth_data}, canonical=True)
         self.credentials[cred.credential_id] = cred
         spki = cred.key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -251,6 +280,21 @@ class SoftAuthenticator:
             },
             "authenticatorAttachment": self.attachment,
             "clientExtensionResults": extensions,
+        }
+
+    def _statement(self, fmt: str, cred: Credential, signed: bytes) -> dict[str, Any]:
+        if fmt == "none":
+            return {}
+        if fmt != "packed":
+            raise SoftAuthnError("NotSupportedError", f"attestation format {fmt!r} is not supported")
+        if not self.attestation_certificates:
+            return {"alg": cred.alg, "sig": sign(cred.key, signed)}  # self attestation
+        if self.attestation_key is None:
+            raise SoftAuthnError("NotSupportedError", "full attestation needs attestation_key")
+        return {
+            "alg": algorithm_of(self.attestation_key),
+            "sig": sign(self.attestation_key, signed),
+            "x5c": [bytes(c) for c in self.attestation_certificates],
         }
 
     # -- navigator.credentials.get() --------------------------------------------------------------
@@ -346,3 +390,99 @@ def _auth_data(
 ) -> bytes:
     flags = (UP if up else 0) | (UV if uv else 0) | (BE if be else 0) | (BS if bs else 0) | (AT if attested else 0)
     return hashlib.sha256(rp_id.encode()).digest() + bytes([flags]) + sign_count.to_bytes(4, "big") + attested
+
+
+# -- attestation certificates for tests -------------------------------------------------------------
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCertificate:
+    """A batch (attestation) certificate with its key, and the chain to send as x5c."""
+
+    key: PrivateKey
+    certificate: x509.Certificate
+    aaguid: bytes
+    x5c: tuple[bytes, ...]
+
+    @property
+    def der(self) -> bytes:
+        return _der(self.certificate)
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationCA:
+    """A self-signed attestation root, as an authenticator maker would have (ES256 key)."""
+
+    key: ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+
+    @classmethod
+    def create(cls, name: str = "Passgate Test Attestation Root", days: int = 3650,
+               not_before: datetime | None = None) -> AttestationCA:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Passgate Tests"),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+        ])
+        start = not_before or datetime.now(UTC) - timedelta(days=1)
+        cert = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(start + timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        return cls(key, cert)
+
+    @property
+    def der(self) -> bytes:
+        return _der(self.certificate)
+
+    @property
+    def pem(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    def issue(
+        self,
+        aaguid: bytes | str,
+        *,
+        country: str | None = "US",
+        organization: str | None = "Passgate Tests",
+        unit: str | None = "Authenticator Attestation",
+        common_name: str | None = "Passgate Test Batch",
+        aaguid_extension: bool | bytes = True,
+        ca: bool = False,
+        key: PrivateKey | None = None,
+        days: int = 365,
+    ) -> BatchCertificate:
+        """A batch certificate as WebAuthn §8.2.1 wants it (subject C, O, OU="Authenticator Attestation",
+        CN; basicConstraints CA=false; the AAGUID extension), with no intermediate. Each part can be changed
+        or left out (``None``/``False``) to make a non-conforming one; ``aaguid_extension`` may be other
+        bytes than the AAGUID."""
+        raw_aaguid = uuid.UUID(aaguid).bytes if isinstance(aaguid, str) else aaguid
+        batch_key = key or ec.generate_private_key(ec.SECP256R1())
+        parts = [(NameOID.COUNTRY_NAME, country), (NameOID.ORGANIZATION_NAME, organization),
+                 (NameOID.ORGANIZATIONAL_UNIT_NAME, unit), (NameOID.COMMON_NAME, common_name)]
+        subject = x509.Name([x509.NameAttribute(oid, value) for oid, value in parts if value is not None])
+        now = datetime.now(UTC)
+        builder = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(self.certificate.subject)
+            .public_key(batch_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
+        )
+        if aaguid_extension is not False:
+            inner = raw_aaguid if aaguid_extension is True else aaguid_extension
+            assert isinstance(inner, bytes) and len(inner) < 128
+            octet_string = bytes([0x04, len(inner)]) + inner  # DER OCTET STRING holding the AAGUID
+            builder = builder.add_extension(x509.UnrecognizedExtension(FIDO_AAGUID_OID, octet_string), critical=False)
+        cert = builder.sign(self.key, hashes.SHA256())
+        return BatchCertificate(batch_key, cert, raw_aaguid, (_der(cert),))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from urllib.parse import urlsplit
 
 import typer
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 
 from . import directory
@@ -17,6 +20,7 @@ from .core.errors import PassgateError
 from .graph.base import iso
 from .oidc import clients
 from .oidc.keys import ensure_keys
+from .passkeys import enforcement, mds, trust
 from .signin import taps
 from .store.db import Database
 from .store.tables import RoleAssignment, User
@@ -27,11 +31,17 @@ groups_app = typer.Typer(help="Manage security groups.", no_args_is_help=True)
 roles_app = typer.Typer(help="Assign directory roles.", no_args_is_help=True)
 tap_app = typer.Typer(help="Temporary Access Passes.", no_args_is_help=True)
 apps_app = typer.Typer(help="App registrations (automation and OpenID Connect clients).", no_args_is_help=True)
+mds_app = typer.Typer(help="FIDO Metadata Service (MDS3) BLOB: the makers' attestation roots and statuses.",
+                      no_args_is_help=True)
+trust_app = typer.Typer(help="Custom attestation trust anchors (roots of in-house authenticators).",
+                        no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(groups_app, name="groups")
 app.add_typer(roles_app, name="roles")
 app.add_typer(tap_app, name="tap")
 app.add_typer(apps_app, name="apps")
+app.add_typer(mds_app, name="mds")
+app.add_typer(trust_app, name="trust")
 
 DEFAULT_ADMIN = "admin@passgate.localhost"
 ROLE_NAMES = {r.display_name.lower().replace(" ", "-"): r.template_id for r in roles.ROLES.values()}
@@ -258,6 +268,123 @@ def apps_add(
     out = _run(add)
     emit(out, as_json, f"appId:        {out['appId']}\nclientSecret: {out['clientSecret']}  (shown only now)\n"
                        f"permissions:  {', '.join(out['permissions']) or '(none)'}")
+
+
+MDS_DOWNLOAD_SECONDS = 60
+MDS_MAX_BYTES = 64 * 1024 * 1024
+
+
+def _read_file(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {what} {path}: {exc.strerror or exc}")
+
+
+def _download(url: str) -> bytes:
+    import urllib.error
+    import urllib.request
+
+    if urlsplit(url).scheme not in ("https", "http"):
+        fail(f"--url must be an https:// (or http://) address, not {url!r}")
+    request = urllib.request.Request(url, headers={"User-Agent": "passgate-mds-refresh"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=MDS_DOWNLOAD_SECONDS) as response:  # noqa: S310
+            data: bytes = response.read(MDS_MAX_BYTES + 1)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        fail(f"cannot download the BLOB from {url}: {getattr(exc, 'reason', None) or exc}")
+    if len(data) > MDS_MAX_BYTES:
+        fail(f"the BLOB at {url} is larger than {MDS_MAX_BYTES // (1024 * 1024)} MB")
+    return data
+
+
+@mds_app.command("refresh")
+def mds_refresh(
+    file: Annotated[Path | None, typer.Option("--file", help="A BLOB downloaded before (the JWT).")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="Where to download the BLOB, e.g. "
+                                            "https://mds3.fidoalliance.org/.")] = None,
+    root: Annotated[Path | None, typer.Option("--root", help="Trust anchor the BLOB must chain to (PEM or "
+                                              "DER); default: GlobalSign Root CA - R3, as the FIDO "
+                                              "Alliance signs it.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Verify a FIDO MDS3 BLOB and put it in force; a stale or tampered one is refused and the previous stays."""
+    if (file is None) == (url is None):
+        fail("give exactly one of --file and --url")
+    root_der = None
+    if root is not None:
+        try:
+            root_der = trust.load_certificate(_read_file(root, "--root")).public_bytes(Encoding.DER)
+        except PassgateError as exc:
+            fail(f"--root {root}: {exc.detail}")
+    raw = _read_file(file, "--file") if file is not None else _download(str(url))
+    source = str(file.resolve()) if file is not None else str(url)
+    cfg = settings()
+    db = database(cfg)
+    try:
+        with db.transaction(write=True) as session:
+            ctx = RequestContext()
+            row = trust.refresh_mds(session, ctx, raw, source, root_der)
+            out = trust.blob_json(row, trust.current_payload(session))
+            # Every stored passkey is held to what the new BLOB says of its model, in the same transaction.
+            outcome = enforcement.reevaluate(session, ctx)
+            out["passkeysMarkedUnusable"], out["passkeysUsableAgain"] = outcome.marked, outcome.restored
+    except mds.BlobRefused as exc:
+        with db.transaction() as session:
+            previous = trust.current_blob(session)
+            kept = (f"the BLOB in force stays no. {previous.serial} (nextUpdate {previous.next_update})"
+                    if previous is not None else "no BLOB is in force")
+        fail(f"the BLOB was refused: {exc}; {kept}")
+    emit(out, as_json, f"FIDO metadata BLOB no. {out['serialNumber']} is in force: {out['entries']} entries, "
+                       f"nextUpdate {out['nextUpdate']}; passkeys marked unusable: {out['passkeysMarkedUnusable']}, "
+                       f"usable again: {out['passkeysUsableAgain']}")
+
+
+@mds_app.command("show")
+def mds_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the FIDO MDS3 BLOB in force."""
+
+    def show(s: Any, ctx: RequestContext) -> dict[str, Any] | None:
+        row = trust.current_blob(s)
+        return trust.blob_json(row, trust.current_payload(s)) if row is not None else None
+
+    out = _run(show)
+    if out is None:
+        if as_json:
+            typer.echo("null")
+            return
+        typer.echo("no FIDO metadata BLOB is loaded (passgate mds refresh --file BLOB.jwt | --url URL)")
+        return
+    emit(out, as_json, f"serial:     {out['serialNumber']}\nnextUpdate: {out['nextUpdate']}\n"
+                       f"entries:    {out['entries']}\nloaded at:  {out['loadedDateTime']}\n"
+                       f"source:     {out['source']}")
+
+
+@trust_app.command("add")
+def trust_add(
+    certificate: Annotated[Path, typer.Argument(help="The root certificate, PEM or DER.")],
+    name: Annotated[str | None, typer.Option("--name", help="Display name (default: the subject's CN).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Trust attestations that chain to this self-signed root certificate."""
+    data = _read_file(certificate, "certificate")
+    out = _run(lambda s, ctx: trust.anchor_json(trust.add_anchor(s, ctx, data, name)))
+    emit(out, as_json, f"added trust anchor {out['displayName']} ({out['id']}, SHA-256 {out['thumbprint']})")
+
+
+@trust_app.command("list")
+def trust_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the custom trust anchors."""
+    rows = _run(lambda s, ctx: [trust.anchor_json(a) for a in trust.list_anchors(s)])
+    text = "\n".join(f"{a['id']}\t{a['thumbprint']}\t{a['displayName']}\tuntil {a['notAfter']}" for a in rows)
+    emit(rows, as_json, text or "no custom trust anchors")
+
+
+@trust_app.command("remove")
+def trust_remove(id_or_thumbprint: Annotated[str, typer.Argument(help="Anchor id or SHA-256 thumbprint.")]) -> None:
+    """Stop trusting a custom trust anchor (passkeys registered before keep their record)."""
+    out = _run(lambda s, ctx: trust.anchor_json(trust.remove_anchor(s, ctx, id_or_thumbprint)))
+    typer.echo(f"removed trust anchor {out['displayName']} ({out['id']})")
 
 
 def main() -> None:

@@ -41,6 +41,7 @@ from webauthn.helpers.cose import COSEAlgorithmIdentifier
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
+    AttestationFormat,
     AuthenticationCredential,
     AuthenticatorData,
     AuthenticatorSelectionCriteria,
@@ -297,9 +298,23 @@ def verify_assertion(
     return int(verified.new_sign_count)
 
 
-def verify_attestation(settings: Settings, attestation: Attestation, challenge: bytes) -> NewPasskey:
+def verify_attestation(
+    settings: Settings, attestation: Attestation, challenge: bytes, roots: list[bytes] | None = None
+) -> NewPasskey:
+    """Verify a registration with py_webauthn.
+
+    ``roots`` (PEM) are the only attestation roots the certificate chain may lead to, besides those
+    py_webauthn builds in for some formats (apple, android-key, android-safetynet). Without them the
+    chain is not checked (only the attestation signature is): the caller decides what that means.
+    """
     if not attestation.auth_data.flags.uv:
         raise PassgateError(errors.USER_VERIFICATION_REQUIRED)
+    roots_by_fmt: dict[AttestationFormat, list[bytes]] | None = None
+    if roots:
+        try:
+            roots_by_fmt = {AttestationFormat(attestation.fmt): list(roots)}
+        except ValueError:
+            roots_by_fmt = None  # a format py_webauthn does not know: it refuses the registration anyway
     try:
         verified = verify_registration_response(
             credential=attestation.credential,
@@ -308,6 +323,7 @@ def verify_attestation(settings: Settings, attestation: Attestation, challenge: 
             expected_origin=settings.origins,
             require_user_verification=True,
             supported_pub_key_algs=ALGORITHMS,
+            pem_root_certs_bytes_by_fmt=roots_by_fmt,
         )
         # With "none" attestation nothing has used the key yet: make sure it is one we can verify with.
         _check_key(verified.credential_public_key)

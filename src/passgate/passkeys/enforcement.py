@@ -3,19 +3,24 @@ proposed change, and the re-evaluation of every passkey after a policy change or
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..context import RequestContext
 from ..core import errors, policy
+from ..core.attestation import StatusReport, status_refusal
 from ..core.errors import ErrorCode
 from ..core.roles import GLOBAL_ADMINISTRATOR
 from ..logs.writer import modified, record_audit
 from ..methods_policy import fido2_policy_of
 from ..store.tables import GroupMember, Passkey, RoleAssignment, User
+from . import mds, trust
 
 
 def facts(passkey: Passkey) -> policy.PasskeyFacts:
@@ -71,19 +76,38 @@ def _mark(session: Session, ctx: RequestContext, passkey: Passkey, user: User, c
 
 
 def model_refusal(passkey: Passkey) -> tuple[ErrorCode, str] | None:
-    """A stored status that refuses the model (set at registration or by an MDS refresh)."""
-    from ..core.attestation import REFUSED_STATUSES
-
-    if passkey.attestation_level == "attested" and passkey.mds_status in REFUSED_STATUSES:
-        code = errors.by_number(135136) or errors.PASSKEY_MODEL_NOT_ALLOWED
-        return code, f"The FIDO Metadata Service now reports this model as {passkey.mds_status}."
+    """The refusal of a passkey whose verified model the FIDO Metadata Service has since withdrawn
+    (marked by `reevaluate` after an MDS refresh)."""
+    if passkey.unusable_code == errors.PASSKEY_MODEL_REVOKED.number:
+        return errors.PASSKEY_MODEL_REVOKED, passkey.unusable_reason or ""
     return None
+
+
+def _mds_refusal(passkey: Passkey, payload: Any, today: date) -> tuple[ErrorCode, str] | None:
+    """What the MDS in force says of this passkey's verified model, as a refusal (or None)."""
+    if passkey.attestation_level != "attested" or payload is None:
+        return None
+    entry = trust.find_entry(payload, passkey.aaguid)
+    if entry is None:
+        return None
+    passkey.mds_status = mds.latest_status(entry)
+    # Compare compromised certificates by the SHA-1 thumbprints kept of the passkey's attestation chain.
+    reports = [
+        StatusReport(r.status, r.effective_date,
+                     hashlib.sha1(r.certificate, usedforsecurity=False).hexdigest().encode() if r.certificate else None)
+        for r in mds.status_reports(entry)
+    ]
+    refused = status_refusal(reports, [t.encode() for t in passkey.attestation_certificates or []], today)
+    if refused is None:
+        return None
+    return errors.PASSKEY_MODEL_REVOKED, f"The FIDO Metadata Service reports this model as {refused}."
 
 
 def reevaluate(session: Session, ctx: RequestContext) -> Reevaluation:
     """Mark every stored passkey that no profile in its user's scope admits any more, or whose model is now
     refused; clear the mark of those admitted again. Each change is audited."""
     current = fido2_policy_of(session)
+    payload = trust.current_payload(session)
     marked = restored = 0
     users: dict[str, User] = {}
     for passkey in session.scalars(select(Passkey).order_by(Passkey.user_id)):
@@ -91,7 +115,8 @@ def reevaluate(session: Session, ctx: RequestContext) -> Reevaluation:
         if user is None:
             continue
         users[user.id] = user
-        refusal = model_refusal(passkey)
+        # Only a verified model identity is held to what the MDS now says of that model.
+        refusal = _mds_refusal(passkey, payload, ctx.now.date())
         if refusal is None:
             decision = policy.decide(current, member(session, user.id), facts(passkey), policy.Ceremony.SIGN_IN)
             if not decision.allowed and decision.refusal is not None:

@@ -7,12 +7,12 @@ import base64
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from fido2.mds3 import MetadataBlobPayload, MetadataBlobPayloadEntry, parse_blob
 from fido2.webauthn import Aaguid
 
@@ -81,6 +81,23 @@ def entry_for(payload: MetadataBlobPayload, aaguid: str) -> MetadataBlobPayloadE
     return next((e for e in payload.entries if e.aaguid == wanted), None)
 
 
+def entry_for_chain(payload: MetadataBlobPayload, chain: list[bytes]) -> MetadataBlobPayloadEntry | None:
+    """The entry listing one of the chain's certificates by key identifier (U2F-era models have no AAGUID)."""
+    wanted = set()
+    for der in chain:
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            wanted.add(x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest)
+            wanted.add(cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest)
+        except (ValueError, TypeError, x509.ExtensionNotFound):
+            continue
+    if not wanted:
+        return None
+    return next(
+        (e for e in payload.entries if wanted.intersection(e.attestation_certificate_key_identifiers or [])), None
+    )
+
+
 def model_name(entry: MetadataBlobPayloadEntry | None) -> str | None:
     if entry is None or entry.metadata_statement is None:
         return None
@@ -89,7 +106,11 @@ def model_name(entry: MetadataBlobPayloadEntry | None) -> str | None:
 
 def status_reports(entry: MetadataBlobPayloadEntry) -> list[StatusReport]:
     return [
-        StatusReport(str(r.status.value if hasattr(r.status, "value") else r.status), r.effective_date, r.certificate)
+        StatusReport(
+            str(r.status.value if hasattr(r.status, "value") else r.status),
+            r.effective_date,
+            r.certificate or r.batch_certificate,
+        )
         for r in entry.status_reports
     ]
 
@@ -97,25 +118,33 @@ def status_reports(entry: MetadataBlobPayloadEntry) -> list[StatusReport]:
 def latest_status(entry: MetadataBlobPayloadEntry) -> str | None:
     if not entry.status_reports:
         return None
-    report = entry.status_reports[-1]
+    # The newest by effective date; among equal (or missing) dates, the one listed last.
+    order = sorted(enumerate(entry.status_reports), key=lambda ir: (ir[1].effective_date or date.min, ir[0]))
+    report = order[-1][1]
     return str(report.status.value if hasattr(report.status, "value") else report.status)
 
 
-def roots_pem(entry: MetadataBlobPayloadEntry) -> list[bytes]:
-    """The entry's own attestation roots, as PEM for py_webauthn."""
+def roots_der(entry: MetadataBlobPayloadEntry) -> list[bytes]:
+    """The entry's own attestation roots (DER) that load as certificates."""
     if entry.metadata_statement is None:
         return []
     out = []
     for der in entry.metadata_statement.attestation_root_certificates:
-        cert = x509.load_der_x509_certificate(der)
-        out.append(cert.public_bytes(_pem()))
+        try:
+            x509.load_der_x509_certificate(der)
+        except ValueError:
+            continue  # one damaged root must not hide the others
+        out.append(bytes(der))
     return out
 
 
-def _pem() -> Any:
-    from cryptography.hazmat.primitives.serialization import Encoding
+def roots_pem(entry: MetadataBlobPayloadEntry) -> list[bytes]:
+    """The entry's own attestation roots, as PEM for py_webauthn."""
+    return [pem(der) for der in roots_der(entry)]
 
-    return Encoding.PEM
+
+def pem(der: bytes) -> bytes:
+    return x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
 
 
 def utc(value: datetime) -> datetime:

@@ -15,7 +15,7 @@ from ..core.errors import PassgateError
 from ..logs.writer import modified, record_audit
 from ..methods_policy import fido2_policy_of
 from ..store.tables import Passkey, User
-from . import aaguids, ceremonies, challenges, enforcement
+from . import ceremonies, challenges, enforcement, trust
 
 REGISTER = "register"
 
@@ -94,17 +94,22 @@ def register(
     row = challenges.consume(session, ctx, binding, REGISTER, attestation.client_data.challenge)
     if row.user_id != user.id:
         raise PassgateError(errors.CHALLENGE_NOT_FOUND, "The request was started for another account.")
-    new = ceremonies.verify_attestation(settings, attestation, row.challenge)
+    # Whether attestation is required is the policy's call below, made on what the attestation proved.
+    new, proof = trust.verify_registration(session, settings, attestation, row.challenge, ctx.now, False)
     if session.scalar(select(Passkey.id).where(Passkey.credential_id == new.credential_id)) is not None:
         raise PassgateError(errors.CREDENTIAL_ALREADY_REGISTERED)
     kind = policy.PasskeyType.SYNCED if new.backup_eligible else policy.PasskeyType.DEVICE_BOUND
     decision = policy.decide(
         fido2_policy_of(session), enforcement.member(session, user.id),
-        policy.PasskeyFacts(new.aaguid, kind, attested=False), policy.Ceremony.REGISTRATION, self_service,
+        policy.PasskeyFacts(new.aaguid, kind, attested=proof.attested), policy.Ceremony.REGISTRATION, self_service,
     )
     if not decision.allowed:
-        raise PassgateError(decision.refusal or errors.FIDO2_NOT_ENABLED_FOR_USER, decision.explanation)
-    model = aaguids.model_name(new.aaguid)
+        refusal = decision.refusal or errors.FIDO2_NOT_ENABLED_FOR_USER
+        if refusal is errors.ATTESTATION_REQUIRED and proof.certificates:
+            # It did present a certificate chain, only not one that leads to a trusted maker.
+            refusal = errors.ATTESTATION_UNTRUSTED
+        raise PassgateError(refusal, decision.explanation)
+    model = proof.model
     passkey = Passkey(
         user_id=user.id,
         credential_id=new.credential_id,
@@ -114,7 +119,10 @@ def register(
         aaguid=new.aaguid,
         model=model,
         attestation_format=new.attestation_format,
-        attestation_level="notAttested",
+        attestation_level=proof.level,
+        attestation_trust_anchor=proof.trust_anchor,
+        attestation_certificates=proof.certificates,
+        mds_status=proof.mds_status,
         backup_eligible=new.backup_eligible,
         backup_state=new.backup_state,
         transports=new.transports,
@@ -136,6 +144,7 @@ def register(
             "methodId": passkey.id, "aaGuid": passkey.aaguid, "passkeyType": passkey.passkey_type,
             "attestationFormat": passkey.attestation_format,
             "passkeyProfile": decision.profile.name if decision.profile else None,
+            "attestationLevel": passkey.attestation_level, "trustAnchor": passkey.attestation_trust_anchor,
         },
     )
     return passkey
