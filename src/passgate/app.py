@@ -36,6 +36,7 @@ def _wants_page(request: Request) -> bool:
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     db = db or Database(settings.database_url)
+    oidc_routes.provider_metadata(settings)  # discovery is validated at start (Authlib's rules)
     app = FastAPI(title="Passgate", version="0.1.0", docs_url="/docs", redoc_url=None)
     app.state.services = Services(settings=settings, db=db, keys=KeyCache(db))
 

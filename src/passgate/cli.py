@@ -18,8 +18,8 @@ from .context import RequestContext
 from .core import roles
 from .core.errors import PassgateError
 from .graph.base import iso
-from .oidc import clients
-from .oidc.keys import ensure_keys
+from .oidc import clients, keys
+from .oidc.keys import DEFAULT_ACTIVATE_IN, ensure_keys
 from .passkeys import enforcement, mds, trust
 from .signin import taps
 from .store.db import Database
@@ -35,6 +35,7 @@ mds_app = typer.Typer(help="FIDO Metadata Service (MDS3) BLOB: the makers' attes
                       no_args_is_help=True)
 trust_app = typer.Typer(help="Custom attestation trust anchors (roots of in-house authenticators).",
                         no_args_is_help=True)
+keys_app = typer.Typer(help="Token signing keys (published at /oauth2/jwks).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(groups_app, name="groups")
 app.add_typer(roles_app, name="roles")
@@ -42,6 +43,7 @@ app.add_typer(tap_app, name="tap")
 app.add_typer(apps_app, name="apps")
 app.add_typer(mds_app, name="mds")
 app.add_typer(trust_app, name="trust")
+app.add_typer(keys_app, name="keys")
 
 DEFAULT_ADMIN = "admin@passgate.localhost"
 ROLE_NAMES = {r.display_name.lower().replace(" ", "-"): r.template_id for r in roles.ROLES.values()}
@@ -256,18 +258,55 @@ def tap_issue(
 def apps_add(
     name: Annotated[str, typer.Option("--name", help="Display name of the app.")],
     permission: Annotated[list[str] | None, typer.Option("--permission", help="Graph permission (repeat).")] = None,
+    redirect_uri: Annotated[list[str] | None, typer.Option(
+        "--redirect-uri", help="OpenID Connect redirect URI, matched exactly (repeat).")] = None,
+    public: Annotated[bool, typer.Option(
+        "--public", help="A public client (SPA, native): PKCE without a client secret.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Register an app; prints its appId and a client secret (shown only now)."""
+    """Register an app; prints its appId and a client secret (shown only now; none for --public)."""
 
     def add(s: Any, ctx: RequestContext) -> dict[str, Any]:
-        new = clients.create_app_registration(s, ctx, name, permission or [])
-        return {"id": new.app.id, "appId": new.app.app_id, "displayName": new.app.display_name,
-                "permissions": new.app.permissions, "clientSecret": new.client_secret}
+        uris = redirect_uri or []
+        new = clients.create_app_registration(
+            s, ctx, name, permission or [], web_redirect_uris=[] if public else uris,
+            public_redirect_uris=uris if public else [], is_public=public, with_secret=not public,
+        )
+        out = {"id": new.app.id, "appId": new.app.app_id, "displayName": new.app.display_name,
+               "permissions": new.app.permissions, "redirectUris": clients.redirect_uris(new.app),
+               "isFallbackPublicClient": new.app.is_fallback_public_client}
+        if new.client_secret:
+            out["clientSecret"] = new.client_secret
+        return out
 
     out = _run(add)
-    emit(out, as_json, f"appId:        {out['appId']}\nclientSecret: {out['clientSecret']}  (shown only now)\n"
-                       f"permissions:  {', '.join(out['permissions']) or '(none)'}")
+    secret = f"{out['clientSecret']}  (shown only now)" if "clientSecret" in out else "(none: public client)"
+    emit(out, as_json, f"appId:        {out['appId']}\nclientSecret: {secret}\n"
+                       f"permissions:  {', '.join(out['permissions']) or '(none)'}\n"
+                       f"redirectUris: {', '.join(out['redirectUris']) or '(none)'}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    activate_in: Annotated[int, typer.Option(
+        help="Seconds until the new keys sign; until then they are only published, so caches of the JWKS "
+             "learn them first.")] = DEFAULT_ACTIVATE_IN,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Publish new signing keys; they sign after --activate-in, and the old ones stay published until the
+    tokens they signed have expired."""
+    if activate_in < 0:
+        fail("--activate-in must be 0 or more seconds")
+    cfg = settings()
+
+    def rotate(s: Any, ctx: RequestContext) -> list[dict[str, Any]]:
+        ensure_keys(s, ctx)
+        s.flush()
+        rows = keys.rotate(s, ctx, activate_in, cfg.access_token_minutes * 60)
+        return [{"kid": r.kid, "alg": r.alg, "activatesDateTime": iso(r.activates_at)} for r in rows]
+
+    out = _run(rotate)
+    emit(out, as_json, "\n".join(f"{k['alg']} key {k['kid']} signs from {k['activatesDateTime']}" for k in out))
 
 
 MDS_DOWNLOAD_SECONDS = 60

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     session_minutes: int = 8 * 60
     challenge_seconds: int = 300
     access_token_minutes: int = 60
+    # OpenID Connect: authorization codes live briefly; a refresh token lasts this long unused (rotated on use).
+    authorization_code_seconds: int = 120
+    refresh_token_minutes: int = 14 * 24 * 60
     # Wrong Temporary Access Pass attempts tolerated in the window, per user and per client IP.
     tap_failures_per_user: int = 5
     tap_failures_per_ip: int = 20
@@ -62,7 +65,8 @@ class Settings(BaseSettings):
             raise ValueError("must be a bare host name such as 'login.example.com' (no scheme, port or path)")
         return value
 
-    @field_validator("session_minutes", "challenge_seconds", "access_token_minutes", "port")
+    @field_validator("session_minutes", "challenge_seconds", "access_token_minutes", "authorization_code_seconds",
+                     "refresh_token_minutes", "port")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value <= 0:

@@ -17,7 +17,15 @@ from passgate.store.db import Database
 from passgate.store.tables import SignIn
 
 from .conftest import DEVICE_BOUND, SYNCED, Browser, Server
-from .test_pages import CHROMIUM_AAGUID, add_passkey, alert_says, new_user, on_security_info, sign_in_with_tap
+from .test_pages import (
+    CHROMIUM_AAGUID,
+    add_passkey,
+    alert_says,
+    new_user,
+    on_security_info,
+    sign_in_with_tap,
+    sign_out_to_waiting_autofill,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -110,15 +118,11 @@ def test_block_list_stops_sign_in_and_lifting_it_lets_it_back(
     b, user = onboard(make_browser, server, "bo")
     device = b.add_authenticator(DEVICE_BOUND)
     add_passkey(b.page, "Laptop")
-    b.page.get_by_role("button", name="Sign out").click()
-    expect(b.page).to_have_url(f"{b.base_url}/")
-    b.cdp.send("WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": device, "enabled": False})
-
     blocked = {**DEFAULT, "keyRestrictions": {"isEnforced": True, "enforcementType": "block",
                                               "aaGuids": [CHROMIUM_AAGUID]}}
     admin.configure({"passkeyProfiles": [blocked]})
-    b.goto("/")
-    b.cdp.send("WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": device, "enabled": True})
+    # Back on the sign-in page the autofill request waits, as for a person who has not chosen yet.
+    sign_out_to_waiting_autofill(b, device)
     b.page.get_by_role("button", name="Sign in with a passkey").click()
     alert_says(b.page, errors.PASSKEY_MODEL_NOT_ALLOWED)
     expect(b.page.get_by_role("alert")).to_contain_text(CHROMIUM_AAGUID)

@@ -40,3 +40,32 @@ def test_upgrade_keeps_existing_passkeys(db: Database) -> None:
         row = conn.execute(text("SELECT attestation_certificates, unusable_reason FROM passkeys")).one()
     assert row[1] is None and row[0] in ("[]", [])
     empty_tables(db)
+
+
+def test_upgrade_to_0003_keeps_apps_and_secrets_as_confidential_clients(db: Database) -> None:
+    """Schema 0003 (OpenID Connect): existing apps get empty redirect URI lists and stay confidential;
+    the downgrade drops the new tables and columns again."""
+    from passgate.store.tables import App, AppSecret
+
+    empty_tables(db)
+    _alembic(db, "0002", down=True)
+    try:
+        now = datetime.now(UTC)
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO apps (id, app_id, display_name, permissions, created_at)"
+                              " VALUES ('a1', 'app-1', 'Automation', '[\"User.Read.All\"]', :now)"), {"now": now})
+            conn.execute(text("INSERT INTO app_secrets (id, app_id, secret_hash, hint, created_at)"
+                              " VALUES ('s1', 'a1', :h, 'abc', :now)"), {"h": "0" * 64, "now": now})
+    finally:
+        db.migrate()
+    with db.transaction() as s:
+        app = s.get(App, "a1")
+        assert app is not None and app.permissions == ["User.Read.All"]
+        assert (app.web_redirect_uris, app.spa_redirect_uris, app.public_client_redirect_uris,
+                app.post_logout_redirect_uris) == ([], [], [], [])
+        assert app.is_fallback_public_client is False and app.logout_url is None
+        secret = s.get(AppSecret, "s1")
+        assert secret is not None and secret.display_name is None
+    empty_tables(db)
+    _alembic(db, "0002", down=True)
+    db.migrate()

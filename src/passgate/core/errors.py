@@ -226,6 +226,30 @@ UNSUPPORTED_GRANT_TYPE = _code(
     "Use grant_type=client_credentials for automation.",
 )
 
+# -- OpenID Connect: requests that cannot be answered at the app's redirect URI -----------------
+APP_NOT_FOUND = _code(
+    700016, "UnauthorizedClient_AppNotFound", 400,
+    "The app that sent you here is not registered with this sign-in service.",
+    "Tell the app's owner: the client_id in its sign-in request matches no app registration here.",
+)
+REDIRECT_URI_MISMATCH = _code(
+    50011, "RedirectUriMismatch", 400,
+    "The app asked to return you to an address it has not registered, so sign-in stopped here.",
+    "Tell the app's owner: the redirect_uri in its sign-in request must exactly match one of the app "
+    "registration's redirect URIs (scheme, host, port, path, case and trailing slash included).",
+)
+AUTHORIZE_REQUEST_INVALID = _code(
+    900020, "AuthorizeRequestInvalid", 400,
+    "The app's sign-in request is incomplete, so sign-in stopped here.",
+    "Tell the app's owner: the request must carry client_id and redirect_uri exactly once each.",
+)
+LOGOUT_REDIRECT_NOT_REGISTERED = _code(
+    900021, "PostLogoutRedirectUriNotRegistered", 400,
+    "You are signed out, but the app asked to send you to an address it has not registered.",
+    "Tell the app's owner: post_logout_redirect_uri must match one of the app registration's "
+    "post-logout redirect URIs (web.logoutUrl or postLogoutRedirectUris).",
+)
+
 # -- methods policy and passkey profiles -----------------------------------------------------
 FIDO2_DISABLED = _code(
     135130, "PasskeyMethodDisabled", 403,

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from joserfc import jwk
 from joserfc.jwk import KeySet
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..context import RequestContext
@@ -44,6 +45,34 @@ def ensure_keys(session: Session, ctx: RequestContext) -> None:
             )
 
 
+JWKS_MAX_AGE = 300  # seconds relying parties may cache the JWKS (Cache-Control on /oauth2/jwks)
+CACHE_SECONDS = 30.0  # how long each Passgate process keeps the keys it read
+DEFAULT_ACTIVATE_IN = 2 * JWKS_MAX_AGE
+
+
+def _published(now: Any) -> Any:
+    return or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > now)
+
+
+def rotate(session: Session, ctx: RequestContext, activate_in: int, token_seconds: int) -> list[SigningKey]:
+    """Publish a new key per algorithm now; it signs from `activate_in` seconds on, once every cache of the
+    JWKS has seen it. The keys it replaces stay published until the last token they signed has expired."""
+    activates = ctx.now + timedelta(seconds=activate_in)
+    retire_at = activates + timedelta(seconds=token_seconds + int(CACHE_SECONDS) + 60)
+    added = []
+    for alg in ALGORITHMS:
+        current = list(session.scalars(select(SigningKey).where(SigningKey.alg == alg, _published(ctx.now))))
+        for old in current:
+            if old.retired_at is None or old.retired_at > retire_at:
+                old.retired_at = retire_at
+        key = _generate(alg)
+        row = SigningKey(kid=str(key.kid), alg=alg, private_jwk=dict(key.as_dict(private=True)),
+                         created_at=ctx.now, activates_at=activates)
+        session.add(row)
+        added.append(row)
+    return added
+
+
 @dataclass(frozen=True, slots=True)
 class KeyRing:
     published: KeySet  # private keys of everything published (verification and signing)
@@ -57,7 +86,7 @@ class KeyRing:
 class KeyCache:
     """Keys read from the database at most every `ttl` seconds per process."""
 
-    def __init__(self, db: Database, ttl: float = 30.0) -> None:
+    def __init__(self, db: Database, ttl: float = CACHE_SECONDS) -> None:
         self.db = db
         self.ttl = ttl
         self._ring: KeyRing | None = None
@@ -73,15 +102,20 @@ class KeyCache:
 
     def _load(self, ctx: RequestContext) -> KeyRing:
         with self.db.transaction() as session:
-            rows = list(session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))))
+            rows = list(session.scalars(select(SigningKey).where(_published(ctx.now))))
             if not rows:
                 ensure_keys(session, ctx)
                 session.flush()
-                rows = list(session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))))
+                rows = list(session.scalars(select(SigningKey).where(_published(ctx.now))))
         keys = [jwk.import_key(r.private_jwk) for r in rows]
         signing: dict[str, str] = {}
         for alg in ALGORITHMS:
             ready = [r for r in rows if r.alg == alg and r.activates_at <= ctx.now]
             if ready:
                 signing[alg] = max(ready, key=lambda r: r.activates_at).kid
-        return KeyRing(KeySet(keys), signing, time.monotonic())
+        # Re-read soon after a published key starts signing, so that every process switches together.
+        upcoming = [(r.activates_at - ctx.now).total_seconds() for r in rows if r.activates_at > ctx.now]
+        loaded = time.monotonic()
+        if upcoming:
+            loaded -= max(0.0, self.ttl - min(upcoming))
+        return KeyRing(KeySet(keys), signing, loaded)

@@ -1,18 +1,83 @@
-"""OAuth/OIDC endpoints: token (client credentials for now) and the published keys."""
+"""OAuth 2.0 / OpenID Connect endpoints: discovery, keys, authorize, token, userinfo, revocation,
+introspection and RP-initiated logout."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections import defaultdict
 from typing import Any
+from urllib.parse import unquote, urlencode
 
+from authlib.oidc.discovery import OpenIDProviderMetadata
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from ..config import Settings
 from ..context import RequestContext
+from ..core import errors
+from ..core.errors import PassgateError
+from ..signin import sessions
+from ..store.tables import App, BrowserSession, OAuthGrant, RefreshToken, User
 from ..web.deps import request_context, services
-from . import server
+from . import authorize as authz
+from . import clients, grants, keys, server
 
 router = APIRouter()
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def provider_metadata(settings: Settings) -> OpenIDProviderMetadata:
+    base = settings.issuer
+    metadata = OpenIDProviderMetadata({
+        "issuer": base,
+        "authorization_endpoint": f"{base}/oauth2/authorize",
+        "token_endpoint": f"{base}/oauth2/token",
+        "userinfo_endpoint": f"{base}/oauth2/userinfo",
+        "jwks_uri": f"{base}/oauth2/jwks",
+        "end_session_endpoint": f"{base}/oauth2/logout",
+        "revocation_endpoint": f"{base}/oauth2/revoke",
+        "introspection_endpoint": f"{base}/oauth2/introspect",
+        "scopes_supported": list(grants.SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": list(authz.RESPONSE_MODES),
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        # RS256 is listed (and its key published) because OIDC discovery requires it; ES256 signs.
+        "id_token_signing_alg_values_supported": ["ES256", "RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
+                             "azp", "at_hash", "name", "preferred_username", "email"],
+        "acr_values_supported": list(grants.ACR_ORDER),
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+        "frontchannel_logout_supported": False,
+        "backchannel_logout_supported": False,
+    })
+    metadata.validate()
+    return metadata
+
+
+@router.get("/.well-known/openid-configuration")
+def discovery(request: Request) -> JSONResponse:
+    return JSONResponse(dict(provider_metadata(services(request).settings)))
+
+
+@router.get("/.well-known/jwks.json")
+@router.get("/oauth2/jwks")
+def jwks(request: Request, ctx: RequestContext = Depends(request_context)) -> JSONResponse:
+    # A new key is published JWKS_MAX_AGE * 2 before it signs (keys.rotate), so caching this much is safe.
+    return JSONResponse(services(request).keys.ring(ctx).public_jwks(),
+                        headers={"Cache-Control": f"public, max-age={keys.JWKS_MAX_AGE}"})
 
 
 @router.post("/oauth2/token")
@@ -22,7 +87,230 @@ async def token(request: Request, ctx: RequestContext = Depends(request_context)
     return await run_in_threadpool(server.token_response, svc.db, ctx, svc.settings, svc.keys, parsed)
 
 
-@router.get("/.well-known/jwks.json")
-@router.get("/oauth2/jwks")
-def jwks(request: Request, ctx: RequestContext = Depends(request_context)) -> dict[str, Any]:
-    return services(request).keys.ring(ctx).public_jwks()
+async def _params(request: Request) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for key, value in request.query_params.multi_items():
+        out[key].append(value)
+    if request.method == "POST":
+        for key, item in (await request.form()).multi_items():
+            if isinstance(item, str):
+                out[key].append(item)
+    return dict(out)
+
+
+def _one(form: dict[str, list[str]], name: str) -> str | None:
+    values = form.get(name)
+    return values[0] if values else None
+
+
+# -- authorize --------------------------------------------------------------------------------
+@router.get("/oauth2/authorize", include_in_schema=False)
+@router.post("/oauth2/authorize", include_in_schema=False)
+async def authorize(request: Request, ctx: RequestContext = Depends(request_context)) -> Response:
+    from ..web.pages import error_page
+
+    svc = services(request)
+    query = await _params(request)
+    cookie = request.cookies.get(sessions.COOKIE)
+    try:
+        with svc.db.transaction(write=True) as session:
+            req = authz.check_client(session, query)
+            try:
+                authz.check_params(req, query)
+                outcome = authz.decide(session, svc.settings, ctx, req, cookie, request.url.path)
+            except authz.AuthorizeError as exc:
+                return authz.deliver(req, svc.settings, {"error": exc.error, "error_description": exc.description})
+    except PassgateError as exc:
+        # Before the redirect URI is known to be the app's, nothing may be sent to it: a page explains.
+        return error_page(request, exc.code, exc.message, ctx.correlation_id)
+    if outcome.code is not None:
+        return authz.deliver(req, svc.settings, {"code": outcome.code})
+    assert outcome.sign_in_url is not None
+    return RedirectResponse(outcome.sign_in_url, status_code=303, headers=NO_STORE)
+
+
+# -- userinfo ---------------------------------------------------------------------------------
+def _bearer_error(description: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": "invalid_token", "error_description": description}, status_code=401,
+        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"', **NO_STORE},
+    )
+
+
+def _live_user_token(session: Session, request: Request, ctx: RequestContext, token: str
+                     ) -> tuple[dict[str, Any], OAuthGrant] | None:
+    svc = services(request)
+    claims = grants.verify_user_token(svc.keys.ring(ctx), svc.settings, token, ctx.now)
+    if claims is None:
+        return None
+    family = grants.live_family(session, grants.family_of_token(claims), ctx.now)
+    if family is None:
+        return None
+    return claims, family
+
+
+@router.get("/oauth2/userinfo")
+@router.post("/oauth2/userinfo")
+async def userinfo(request: Request, ctx: RequestContext = Depends(request_context)) -> Response:
+    svc = services(request)
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return _bearer_error("Send the access token as 'Authorization: Bearer <token>'.")
+    with svc.db.transaction() as session:
+        found = _live_user_token(session, request, ctx, value.strip())
+        if found is None:
+            return _bearer_error("The access token is expired, revoked or not valid.")
+        _claims, family = found
+        user = session.get(User, family.user_id)
+        if user is None or not user.account_enabled:
+            return _bearer_error("The account is not enabled.")
+        return JSONResponse(grants.user_claims(user, family.scope), headers=NO_STORE)
+
+
+# -- client authentication for revocation and introspection ----------------------------------
+def _client(session: Session, ctx: RequestContext, request: Request, form: dict[str, list[str]],
+            secret_required: bool) -> App | None:
+    client_id = _one(form, "client_id")
+    secret = _one(form, "client_secret")
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        client_id, secret = unquote(user), unquote(password)
+    if not client_id:
+        return None
+    if secret:
+        try:
+            return clients.authenticate(session, ctx, client_id, secret)
+        except PassgateError:
+            return None
+    app = session.scalar(select(App).where(App.app_id == client_id))
+    if app is None or secret_required or not clients.may_skip_secret(app):
+        return None
+    return app
+
+
+def _invalid_client() -> JSONResponse:
+    return JSONResponse({"error": "invalid_client", "error_description": "Client authentication failed."},
+                        status_code=401, headers={"WWW-Authenticate": "Basic", **NO_STORE})
+
+
+def _family_of_any(session: Session, request: Request, ctx: RequestContext, token: str) -> OAuthGrant | None:
+    row = grants.find_refresh(session, token)
+    if row is not None:
+        return session.get(OAuthGrant, row.grant_id)
+    svc = services(request)
+    claims = grants.verify_user_token(svc.keys.ring(ctx), svc.settings, token, ctx.now)
+    return session.get(OAuthGrant, grants.family_of_token(claims)) if claims else None
+
+
+@router.post("/oauth2/revoke")
+async def revoke(request: Request, ctx: RequestContext = Depends(request_context)) -> Response:
+    """RFC 7009. Revoking a refresh or access token ends its whole family (the sign-in it came from)."""
+    svc = services(request)
+    form = await _params(request)
+    svc.keys.ring(ctx)  # loaded before the write lock is taken
+    with svc.db.transaction(write=True) as session:
+        app = _client(session, ctx, request, form, secret_required=False)
+        if app is None:
+            return _invalid_client()
+        token = (form.get("token") or [""])[0]
+        if not token:
+            return JSONResponse({"error": "invalid_request", "error_description": "Missing 'token'."},
+                                status_code=400, headers=NO_STORE)
+        family = _family_of_any(session, request, ctx, token)
+        if family is not None and family.app_id == app.id:
+            grants.revoke_family(session, family.id, ctx.now, "revoked")
+    return Response(status_code=200, headers=NO_STORE)
+
+
+@router.post("/oauth2/introspect")
+async def introspect(request: Request, ctx: RequestContext = Depends(request_context)) -> Response:
+    """RFC 7662, for the app the token was issued to (it authenticates with its secret)."""
+    svc = services(request)
+    form = await _params(request)
+    with svc.db.transaction() as session:
+        app = _client(session, ctx, request, form, secret_required=True)
+        if app is None:
+            return _invalid_client()
+        token = (form.get("token") or [""])[0]
+        inactive = JSONResponse({"active": False}, headers=NO_STORE)
+        refresh = grants.find_refresh(session, token) if token else None
+        if refresh is not None:
+            family = grants.live_family(session, refresh.grant_id, ctx.now)
+            if family is None or family.app_id != app.id or refresh.used_at is not None \
+                    or refresh.expires_at <= ctx.now:
+                return inactive
+            return JSONResponse(_refresh_info(session, app, family, refresh), headers=NO_STORE)
+        found = _live_user_token(session, request, ctx, token) if token else None
+        if found is None or found[0].get("client_id") != app.app_id:
+            return inactive
+        claims = found[0]
+        keep = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "auth_time", "acr", "amr",
+                "sid")
+        info = {"active": True, "token_type": "Bearer", **{k: claims[k] for k in keep if k in claims}}
+        user = session.get(User, claims["sub"])
+        if user is not None:
+            info["username"] = user.user_principal_name
+        return JSONResponse(info, headers=NO_STORE)
+
+
+def _refresh_info(session: Session, app: App, family: OAuthGrant, row: RefreshToken) -> dict[str, Any]:
+    user = session.get(User, family.user_id)
+    return {"active": True, "token_type": "refresh_token", "client_id": app.app_id, "sub": family.user_id,
+            "scope": family.scope, "exp": int(row.expires_at.timestamp()), "iat": int(row.created_at.timestamp()),
+            "auth_time": int(family.auth_time.timestamp()), "acr": family.acr, "amr": list(family.amr),
+            "sid": family.session_id, "username": user.user_principal_name if user else None}
+
+
+# -- RP-initiated logout ----------------------------------------------------------------------
+@router.get("/oauth2/logout", include_in_schema=False)
+@router.post("/oauth2/logout", include_in_schema=False)
+async def end_session(request: Request, ctx: RequestContext = Depends(request_context)) -> Response:
+    """OpenID Connect RP-Initiated Logout 1.0: ends the browser session (for every app), then returns to
+    the app's registered post-logout URI, found from client_id or from the id_token_hint alone."""
+    from ..web.pages import error_page
+
+    svc = services(request)
+    form = await _params(request)
+
+    def one(name: str) -> str | None:
+        return _one(form, name)
+
+    hint = one("id_token_hint")
+    claims = grants.decode_id_token_hint(svc.keys.ring(ctx), svc.settings, hint) if hint else None
+    if hint and claims is None:
+        return error_page(request, errors.INVALID_REQUEST, "The id_token_hint is not an ID token from here.",
+                          ctx.correlation_id)
+    client_id = one("client_id") or (str(claims["aud"]) if claims and isinstance(claims.get("aud"), str) else None)
+    if claims and one("client_id") and claims.get("aud") != one("client_id"):
+        return error_page(request, errors.INVALID_REQUEST, "client_id does not match the id_token_hint.",
+                          ctx.correlation_id)
+    cookie = request.cookies.get(sessions.COOKIE)
+    svc.keys.ring(ctx)
+    with svc.db.transaction(write=True) as session:
+        current = sessions.current(session, cookie, ctx.now)
+        sessions.end(session, cookie, ctx.now)
+        if claims and claims.get("sid") and (current is None or current[1].id == claims.get("sub")):
+            hinted = session.get(BrowserSession, str(claims["sid"]))
+            if hinted is not None and hinted.user_id == claims.get("sub") and hinted.ended_at is None:
+                hinted.ended_at = ctx.now
+        app = session.scalar(select(App).where(App.app_id == client_id)) if client_id else None
+        allowed = clients.logout_uris(app) if app is not None else []
+    target = one("post_logout_redirect_uri")
+    response: Response
+    if target:
+        if target not in allowed:
+            response = error_page(request, errors.LOGOUT_REDIRECT_NOT_REGISTERED, errors.LOGOUT_REDIRECT_NOT_REGISTERED
+                                  .message, ctx.correlation_id)
+        else:
+            state = one("state")
+            extra = urlencode({"state": state}) if state else ""
+            location = target + (("&" if "?" in target else "?") + extra if extra else "")
+            response = RedirectResponse(location, status_code=302, headers=NO_STORE)
+    else:
+        response = RedirectResponse("/signin", status_code=303, headers=NO_STORE)
+    response.delete_cookie(sessions.COOKIE, path="/")
+    return response

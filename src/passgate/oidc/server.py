@@ -13,7 +13,10 @@ from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Payload, OAuth2Request
-from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
+from authlib.oauth2.rfc7636 import CodeChallenge
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,8 +25,8 @@ from ..config import Settings
 from ..context import RequestContext
 from ..core.errors import PassgateError
 from ..store.db import Database
-from ..store.tables import App
-from . import clients, tokens
+from ..store.tables import App, AuthorizationCode, OAuthGrant, User
+from . import clients, grants, tokens
 from .keys import KeyCache
 
 
@@ -98,15 +101,130 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]
         return True
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if method == "none":
+            return clients.may_skip_secret(self.app)
         return method in ("client_secret_basic", "client_secret_post")
 
     def check_grant_type(self, grant_type: str) -> bool:
+        if grant_type in ("authorization_code", "refresh_token"):
+            return bool(clients.redirect_uris(self.app))
         return grant_type == "client_credentials"
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in clients.redirect_uris(self.app)
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
 
 
 class AppCredentialsGrant(ClientCredentialsGrant):  # type: ignore[misc]
     # Graph scripts send the secret in the form body as often as in Basic auth.
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+class S256Only(CodeChallenge):  # type: ignore[misc]
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+
+class CodeRecord:
+    """A stored code as Authlib's grant and PKCE extension read it."""
+
+    def __init__(self, row: AuthorizationCode) -> None:
+        self.row = row
+        self.code_challenge = row.code_challenge
+        self.code_challenge_method = row.code_challenge_method
+
+    def get_redirect_uri(self) -> str:
+        return self.row.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+
+class CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
+    """authorization_code at the token endpoint; codes are issued by oidc/authorize.py."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    server: PassgateAuthorizationServer
+
+    def query_authorization_code(self, code: str, client: RegisteredClient) -> CodeRecord | None:
+        srv = self.server
+        row = grants.find_code(srv.session, code)
+        if row is None or row.app_id != client.app.id:
+            return None
+        if row.used_at is not None:
+            # A code used twice: revoke everything the first use got (RFC 6749 §4.1.2).
+            grants.revoke_family(srv.session, row.grant_id, srv.ctx.now, "codeReplayed")
+            raise InvalidGrantError("The code was already used; the tokens it gave are revoked.")
+        if row.expires_at <= srv.ctx.now:
+            raise InvalidGrantError("The code has expired.")
+        if self.request.auth_method == "none" and row.redirect_uri in client.app.web_redirect_uris:
+            raise InvalidClientError(description="A code sent to a web redirect URI needs the client secret.")
+        return CodeRecord(row)
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        if not self.request.form.get("code_verifier"):
+            # PKCE is required of every client, confidential ones included.
+            raise InvalidRequestError("Missing 'code_verifier'")
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        srv = self.server
+        client: RegisteredClient = self.request.client
+        code: AuthorizationCode = self.request.authorization_code.row
+        user = srv.session.get(User, code.user_id)
+        if user is None or not user.account_enabled:
+            raise InvalidGrantError("The account that signed in is not enabled.")
+        if not grants.claim_code(srv.session, code, srv.ctx.now):
+            raise InvalidGrantError("The code was already used.")
+        family = grants.family_from_code(srv.session, code, srv.ctx.now)
+        srv.session.flush()
+        body = grants.issue_tokens(srv.session, srv.keys.ring(srv.ctx), srv.settings, srv.ctx.now, client.app,
+                                   user, family, code.nonce)
+        return 200, body, self.TOKEN_RESPONSE_HEADER
+
+
+class RotatingRefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
+    """refresh_token: each use rotates the token; a used one that comes back revokes its whole family."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    server: PassgateAuthorizationServer
+
+    def validate_token_request(self) -> None:
+        srv = self.server
+        client: RegisteredClient = self._validate_request_client()
+        value = self.request.form.get("refresh_token")
+        if not value:
+            raise InvalidRequestError("Missing 'refresh_token' in request.")
+        row = grants.find_refresh(srv.session, value)
+        if row is None:
+            raise InvalidGrantError("Unknown refresh token.")
+        family = srv.session.get(OAuthGrant, row.grant_id)
+        if family is None or family.app_id != client.app.id:
+            raise InvalidGrantError("Unknown refresh token.")
+        if row.used_at is not None or not grants.claim_refresh(srv.session, row, srv.ctx.now):
+            grants.revoke_family(srv.session, family.id, srv.ctx.now, "refreshTokenReused")
+            raise InvalidGrantError("The refresh token was already used; every token of this sign-in is revoked.")
+        if grants.family_ended(srv.session, family, srv.ctx.now) is not None:
+            raise InvalidGrantError("The sign-in behind this refresh token has ended.")
+        if row.expires_at <= srv.ctx.now:
+            raise InvalidGrantError("The refresh token has expired.")
+        scope = self.request.payload.scope
+        if scope and not set(scope.split()) <= set(family.scope.split()):
+            raise InvalidGrantError("A refresh cannot widen the scope.")
+        self.request.client = client
+        self.request.refresh_token = family
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        srv = self.server
+        family = self.request.refresh_token
+        user = srv.session.get(User, family.user_id)
+        if user is None or not user.account_enabled:
+            grants.revoke_family(srv.session, family.id, srv.ctx.now, "userDisabled")
+            raise InvalidGrantError("The account is not enabled.")
+        body = grants.issue_tokens(srv.session, srv.keys.ring(srv.ctx), srv.settings, srv.ctx.now,
+                                   self.request.client.app, user, family, None)
+        return 200, body, self.TOKEN_RESPONSE_HEADER
 
 
 class PassgateAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
@@ -119,11 +237,11 @@ class PassgateAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.settings = settings
         self.keys = keys
         self.register_grant(AppCredentialsGrant)
+        self.register_grant(CodeGrant, [S256Only(required=True)])
+        self.register_grant(RotatingRefreshGrant)
         self.register_token_generator("client_credentials", self._app_token)
 
     def query_client(self, client_id: str) -> RegisteredClient | None:
-        from sqlalchemy import select
-
         app = self.session.scalar(select(App).where(App.app_id == client_id))
         return RegisteredClient(self, app) if app is not None else None
 
@@ -137,7 +255,8 @@ class PassgateAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         return request
 
     def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
-        return Response(json.dumps(body), status_code=status, headers=dict(headers), media_type="application/json")
+        out = {"Cache-Control": "no-store", "Pragma": "no-cache", **dict(headers)}
+        return Response(json.dumps(body), status_code=status, headers=out, media_type="application/json")
 
     def _app_token(self, grant_type: str, client: RegisteredClient, user: Any = None, scope: Any = None,
                    expires_in: int | None = None, include_refresh_token: bool = False) -> dict[str, Any]:
@@ -148,7 +267,8 @@ class PassgateAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
 
 def token_response(db: Database, ctx: RequestContext, settings: Settings, keys: KeyCache,
                    request: ParsedRequest) -> Response:
-    with db.transaction() as session:
+    keys.ring(ctx)  # loaded (and created on first use) before this transaction takes the write lock
+    with db.transaction(write=True) as session:
         server = PassgateAuthorizationServer(session, ctx, settings, keys)
         response: Response = server.create_token_response(request)
         return response

@@ -152,7 +152,9 @@ def _passkey_body(
         passkey.sign_count = new_count
         passkey.backup_state = assertion.auth_data.flags.bs
         passkey.last_used_at = ctx.now
-        amr = ["swk", "user", "mfa"]
+        # RFC 8176: a hardware-protected key only when attested and device-bound (it cannot leave the device).
+        hardware = passkey.attestation_level == "attested" and not passkey.backup_eligible
+        amr = ["hwk" if hardware else "swk", "user", "mfa"]
         token = sessions.start(
             session, ctx, user, PASSKEY, amr, ctx.now + timedelta(minutes=settings.session_minutes), passkey.id
         )

@@ -167,6 +167,67 @@ class App(Base):
     display_name: Mapped[str] = mapped_column(String(256))
     permissions: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime]
+    # OpenID Connect client: exact redirect URIs per platform (Graph's web / spa / publicClient), where
+    # RP-initiated logout may return to, and whether the app may use the token endpoint without a secret.
+    web_redirect_uris: Mapped[list[Any]] = mapped_column(default=list)
+    spa_redirect_uris: Mapped[list[Any]] = mapped_column(default=list)
+    public_client_redirect_uris: Mapped[list[Any]] = mapped_column(default=list)
+    logout_url: Mapped[str | None] = mapped_column(String(1024))
+    post_logout_redirect_uris: Mapped[list[Any]] = mapped_column(default=list)
+    is_fallback_public_client: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuthorizationCode(Base):
+    """An authorization code (SHA-256 at rest, single use) and what the sign-in behind it was."""
+
+    __tablename__ = "oauth_codes"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[str] = mapped_column(String(36))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str] = mapped_column(Text)
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    code_challenge_method: Mapped[str] = mapped_column(String(8))
+    auth_time: Mapped[datetime]
+    acr: Mapped[str] = mapped_column(String(64))
+    amr: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    # The token family the code was exchanged for: revoked if the code comes back.
+    grant_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class OAuthGrant(Base):
+    """One token family: everything issued from one authorization code, refresh after refresh."""
+
+    __tablename__ = "oauth_grants"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[str] = mapped_column(String(36), index=True)
+    scope: Mapped[str] = mapped_column(Text)
+    auth_time: Mapped[datetime]
+    acr: Mapped[str] = mapped_column(String(64))
+    amr: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+    # Nothing from this family lives past this (a Temporary Access Pass session's end, for example).
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(64))
+
+
+class RefreshToken(Base):
+    """A refresh token (SHA-256 at rest). Each use rotates it; a used one coming back revokes the family."""
+
+    __tablename__ = "oauth_refresh_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("oauth_grants.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class AppSecret(Base):
@@ -176,6 +237,7 @@ class AppSecret(Base):
     # SHA-256 of a 256-bit random secret: a slow hash adds nothing against a secret that cannot be guessed.
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hint: Mapped[str] = mapped_column(String(8))
+    display_name: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
 

@@ -1,0 +1,217 @@
+"""The authorization endpoint: check the app, then use the browser's sign-in session or send it to sign in.
+
+Order matters. Until the client and its redirect URI are known to be right, nothing is sent to the
+redirect URI (an error page explains what to tell the app's owner). After that, every refusal is an
+OAuth error redirect. Sign-in itself is the shared sign-in page: the browser comes back here through
+`?next=` and the session it got is judged like any other (prompt, max_age, acr_values).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.responses import RedirectResponse, Response
+
+from ..config import Settings
+from ..context import RequestContext
+from ..core import errors
+from ..core.errors import PassgateError
+from ..logs.writer import SignInAttempt, record_sign_in
+from ..signin import flow, sessions
+from ..store.tables import App, BrowserSession, User
+from . import clients, grants
+
+FRESH = "passgate_fresh"  # set on our own way back from the sign-in page: "signed in after this time" (ms)
+FRESH_MAX_AGE_MS = 30 * 60 * 1000
+CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+RESPONSE_MODES = ("query", "form_post")
+
+
+class AuthorizeError(Exception):
+    """An OAuth error for the app, delivered at its (already validated) redirect URI."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+
+
+@dataclass(slots=True)
+class Request:
+    app: App
+    redirect_uri: str
+    state: str | None
+    response_mode: str = "query"
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def _single(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name) or []
+    if len(values) > 1:
+        raise AuthorizeError("invalid_request", f"'{name}' was sent more than once.")
+    return values[0] if values else None
+
+
+def check_client(session: Session, query: dict[str, list[str]]) -> Request:
+    """Client and redirect URI: failures here are PassgateErrors shown on a page, never redirects."""
+    for name in ("client_id", "redirect_uri"):
+        if len(query.get(name) or []) != 1:
+            raise PassgateError(errors.AUTHORIZE_REQUEST_INVALID, f"'{name}' is missing or repeated.")
+    client_id, redirect_uri = query["client_id"][0], query["redirect_uri"][0]
+    app = session.scalar(select(App).where(App.app_id == client_id))
+    if app is None:
+        raise PassgateError(errors.APP_NOT_FOUND, f"client_id {client_id[:64]!r}.")
+    if redirect_uri not in clients.redirect_uris(app):
+        raise PassgateError(errors.REDIRECT_URI_MISMATCH, f"redirect_uri {redirect_uri[:256]!r}.")
+    states = query.get("state") or []
+    state = states[0] if states else None
+    mode = (query.get("response_mode") or ["query"])[0]
+    return Request(app, redirect_uri, state, mode if mode in RESPONSE_MODES else "query")
+
+
+def check_params(req: Request, query: dict[str, list[str]]) -> None:
+    """Everything else in the request; refusals go back to the app."""
+    p = req.params
+    for name in ("response_type", "scope", "nonce", "code_challenge", "code_challenge_method", "prompt",
+                 "max_age", "acr_values", "login_hint", "response_mode", "state", FRESH):
+        value = _single(query, name)
+        if value is not None:
+            p[name] = value
+    if p.get("response_mode", "query") not in RESPONSE_MODES:
+        raise AuthorizeError("invalid_request", "response_mode must be query or form_post.")
+    if p.get("response_type") != "code":
+        raise AuthorizeError("unsupported_response_type", "Only response_type=code is supported.")
+    scopes = (p.get("scope") or "").split()
+    unknown = [s for s in scopes if s not in grants.SCOPES]
+    if unknown or "openid" not in scopes:
+        raise AuthorizeError("invalid_scope", f"scope must include openid and only {' '.join(grants.SCOPES)}.")
+    if not p.get("nonce"):
+        raise AuthorizeError("invalid_request", "A nonce is required.")
+    if not p.get("code_challenge"):
+        raise AuthorizeError("invalid_request", "PKCE is required: send code_challenge with method S256.")
+    if p.get("code_challenge_method") != "S256":
+        raise AuthorizeError("invalid_request", "code_challenge_method must be S256.")
+    if not CHALLENGE.match(p["code_challenge"]):
+        raise AuthorizeError("invalid_request", "code_challenge is not a valid S256 challenge.")
+    prompts = set((p.get("prompt") or "").split())
+    if prompts - {"none", "login", "consent", "select_account"}:
+        raise AuthorizeError("invalid_request", "prompt may be none, login, consent or select_account.")
+    if "none" in prompts and len(prompts) > 1:
+        raise AuthorizeError("invalid_request", "prompt=none cannot be combined with other values.")
+    if "max_age" in p and (not p["max_age"].isdigit() or len(p["max_age"]) > 10):
+        raise AuthorizeError("invalid_request", "max_age must be a whole number of seconds.")
+    if FRESH in p and (not p[FRESH].isdigit() or len(p[FRESH]) > 15):
+        p.pop(FRESH)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    code: str | None = None
+    sign_in_url: str | None = None
+    user: User | None = None
+    browser: BrowserSession | None = None
+
+
+def decide(session: Session, settings: Settings, ctx: RequestContext, req: Request, cookie: str | None,
+           path: str) -> Outcome:
+    """Issue a code from the browser's session, or say where the browser must sign in first."""
+    now = ctx.now
+    p = req.params
+    prompts = set((p.get("prompt") or "").split())
+    wanted = grants.requested_level(p.get("acr_values"))
+    found = sessions.current(session, cookie, now)
+    fresh_since = int(p[FRESH]) if FRESH in p else None
+    if fresh_since is not None and now.timestamp() * 1000 - fresh_since > FRESH_MAX_AGE_MS:
+        fresh_since = None  # a stale marker (an old bookmark) proves nothing about a recent sign-in
+    browser: BrowserSession | None = found[0] if found else None
+    user: User | None = found[1] if found else None
+    fresh = browser is not None and fresh_since is not None and browser.auth_time.timestamp() * 1000 > fresh_since
+
+    def must_sign_in() -> str | None:
+        if browser is None or user is None:
+            return "login_required"
+        if fresh:
+            return None  # just signed in for this very request
+        if prompts & {"login", "select_account"}:
+            return "login_required"
+        if "max_age" in p and (now - browser.auth_time).total_seconds() >= int(p["max_age"]):
+            return "login_required"
+        hint = (p.get("login_hint") or "").strip().lower()
+        if hint and hint != user.user_principal_name:
+            return "login_required"
+        if wanted and grants.acr_level(grants.acr_of(browser)) < grants.acr_level(wanted):
+            return "interaction_required"
+        return None
+
+    # A level the user cannot reach at all ends here, whatever the session: stepping up would not help.
+    target = user
+    if target is None and p.get("login_hint"):
+        target = session.scalar(select(User).where(User.user_principal_name == p["login_hint"].strip().lower()))
+    if wanted and wanted != grants.ACR_TAP and target is not None and not grants.user_can_reach(
+            session, target.id, wanted):
+        raise AuthorizeError("unmet_authentication_requirements",
+                             f"acr_values asks for {wanted}, and this account has no passkey that gives it.")
+    reason = must_sign_in()
+    if reason is None and browser is not None and user is not None:
+        if wanted and grants.acr_level(grants.acr_of(browser)) < grants.acr_level(wanted):
+            raise AuthorizeError("unmet_authentication_requirements",
+                                 f"The sign-in gave {grants.acr_of(browser)}; the app asked for {wanted}.")
+        code = grants.issue_code(session, settings, now, req.app, browser, req.redirect_uri, p["scope"],
+                                 p["nonce"], p["code_challenge"], p["code_challenge_method"])
+        # The sign-in log shows each app a session signed in to, with what the session was.
+        record_sign_in(session, ctx, SignInAttempt(
+            method="Temporary Access Pass" if browser.method == flow.TAP else "Passkey", user=user,
+            app_id=req.app.app_id, app_display_name=req.app.display_name,
+            method_detail="Previously satisfied" if not fresh else None,
+            details={"sessionId": browser.id, "acr": grants.acr_of(browser), "amr": list(browser.amr),
+                     "protocol": "oidc"},
+        ))
+        return Outcome(code=code, user=user, browser=browser)
+    if "none" in prompts:
+        raise AuthorizeError(reason or "login_required", "No sign-in session satisfies this request.")
+    # A step-up keeps the account: the sign-in page starts from the signed-in user's name.
+    hint = p.get("login_hint") or (user.user_principal_name if reason == "interaction_required" and user else None)
+    return Outcome(sign_in_url=sign_in_url(req, now, path, hint))
+
+
+def sign_in_url(req: Request, now: datetime, path: str, username: str | None) -> str:
+    """The sign-in page, coming back to this same request, marked so that the new sign-in satisfies it."""
+    # prompt and max_age stay: only a sign-in made after this moment (the marker) satisfies them.
+    back = {k: v for k, v in req.params.items() if k != FRESH}
+    back["client_id"] = req.app.app_id
+    back["redirect_uri"] = req.redirect_uri
+    back[FRESH] = str(int(now.timestamp() * 1000))  # milliseconds: a sign-in after this moment satisfies it
+    query = {"next": f"{path}?{urlencode(back)}"}
+    if username:
+        query["username"] = username  # the sign-in page fills the username in
+    return "/signin?" + urlencode(query)
+
+
+def deliver(req: Request, settings: Settings, values: dict[str, str]) -> Response:
+    """The answer at the app's redirect URI, as a redirect (query) or an auto-submitted form (form_post)."""
+    out = dict(values)
+    if req.state is not None:
+        out["state"] = req.state
+    out["iss"] = settings.issuer  # RFC 9207
+    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    if req.response_mode == "form_post":
+        nonce = secrets.token_urlsafe(16)
+        inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                         for k, v in out.items())
+        page = (f'<!doctype html><html><head><meta charset="utf-8"><title>Signing in…</title></head>'
+                f'<body><form method="post" action="{html.escape(req.redirect_uri)}">{inputs}'
+                f'<noscript><button type="submit">Continue</button></noscript></form>'
+                f'<script nonce="{nonce}">document.forms[0].submit()</script></body></html>')
+        headers["Content-Security-Policy"] = f"default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors 'none'"
+        return Response(page, media_type="text/html", headers=headers)
+    parts = urlsplit(req.redirect_uri)
+    query = "&".join(x for x in (parts.query, urlencode(out)) if x)
+    location = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    return RedirectResponse(location, status_code=302, headers=headers)
