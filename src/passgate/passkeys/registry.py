@@ -105,10 +105,11 @@ def register(
     )
     if not decision.allowed:
         refusal = decision.refusal or errors.FIDO2_NOT_ENABLED_FOR_USER
+        explanation = decision.explanation
         if refusal is errors.ATTESTATION_REQUIRED and proof.certificates:
             # It did present a certificate chain, only not one that leads to a trusted maker.
-            refusal = errors.ATTESTATION_UNTRUSTED
-        raise PassgateError(refusal, decision.explanation)
+            refusal, explanation = errors.ATTESTATION_UNTRUSTED, f"{explanation} {proof.untrusted}".strip()
+        raise PassgateError(refusal, explanation)
     model = proof.model
     passkey = Passkey(
         user_id=user.id,

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 from fido2.mds3 import MetadataBlobPayload, MetadataBlobPayloadEntry
 from sqlalchemy import delete, select
@@ -69,6 +69,7 @@ class AttestationOutcome:
     certificates: list[str]
     mds_status: str | None
     model: str | None
+    untrusted: str = ""  # why a presented chain was not trusted, for the refusal a person reads
 
     @property
     def level(self) -> str:
@@ -232,6 +233,31 @@ def _self_signed(cert: x509.Certificate) -> bool:
     return _issued_by(cert, cert)
 
 
+def _reissued(chain: Sequence[bytes], anchors: Sequence[Anchor]) -> list[Anchor]:
+    """Self-signed certificates in the chain that carry an anchor's name and key, as presented.
+
+    A trust anchor is a name and a public key (RFC 5280 §6.1.1), not the bytes of one certificate; OpenSSL
+    only accepts a self-signed certificate it holds byte for byte, and some authenticators (Chromium's
+    virtual one) re-issue their self-signed batch certificate, same name and key, at every registration."""
+    out = []
+    for der in chain:
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError:
+            continue
+        for anchor in anchors:
+            try:
+                root = x509.load_der_x509_certificate(anchor.der)
+            except ValueError:
+                continue
+            same_key = root.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) == (
+                cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
+            # Signed by the anchor's key under the anchor's name, and carrying that same key: the anchor.
+            if anchor.der != der and same_key and _issued_by(cert, root):
+                out.append(Anchor(anchor.label, der))
+    return out
+
+
 def add_anchor(
     session: Session, ctx: RequestContext, pem_or_der: bytes, display_name: str | None = None
 ) -> TrustAnchor:
@@ -376,7 +402,9 @@ def evaluate(
     untrusted = ""
     if attestation.fmt != "none" and chain:
         candidates = [Anchor(MDS_LABEL + (model or aaguid), der) for der in mds.roots_der(entry)] if entry else []
-        candidates += anchors
+        # A re-issued anchor replaces the stored one: OpenSSL looks roots up by name and takes the first.
+        reissued = _reissued(chain, anchors)
+        candidates += [a for a in anchors if a.label not in {r.label for r in reissued}] + reissued
         if not candidates:
             untrusted = (f"No root is known for this model ({model or aaguid}): the FIDO Metadata Service in "
                          "force does not list it and no custom trust anchor is set.")
@@ -417,6 +445,7 @@ def evaluate(
         certificates=certificates,
         mds_status=status,
         model=model,
+        untrusted=untrusted if anchor is None else "",
     )
 
 
