@@ -197,6 +197,10 @@ def test_registration_options_follow_the_policy(graph: Graph, client: TestClient
     attested = {**DEFAULT, "attestationEnforcement": "registrationOnly"}
     assert configure(graph, {"passkeyProfiles": [attested]}).status_code == 204
     assert client.post("/api/me/passkeys/options").json()["attestation"] == "direct"
+    assert "hints" not in plain.json()
+    device_only = {**attested, "passkeyTypes": "deviceBound"}
+    assert configure(graph, {"passkeyProfiles": [device_only]}, override=True).status_code == 204
+    assert client.post("/api/me/passkeys/options").json()["hints"] == ["security-key"]
     assert configure(graph, {"isSelfServiceRegistrationAllowed": False}).status_code == 204
     error_of(client.post("/api/me/passkeys/options"), errors.SELF_SERVICE_REGISTRATION_NOT_ALLOWED)
     assert configure(graph, {"isSelfServiceRegistrationAllowed": True, "state": "disabled"}).status_code == 204

@@ -188,3 +188,12 @@ def test_impact_names_users_who_lose_passkeys_and_admin_lock_out() -> None:
     assert not locks_out_admins(everyone, device_only, [synced_only_admin, second_admin])
     # No administrator could sign in with a passkey before: nothing to lose, nothing to refuse.
     assert not locks_out_admins(device_only, device_only, [synced_only_admin])
+
+
+def test_registration_hints_point_device_bound_only_users_to_security_keys() -> None:
+    from passgate.core.policy import registration_hints
+
+    assert registration_hints(POLICY, member(ADMINS)) == ("security-key",)
+    assert registration_hints(POLICY, member(SALES)) == ()
+    assert registration_hints(POLICY, member(ADMINS, SALES)) == ()
+    assert registration_hints(POLICY, member()) == ()

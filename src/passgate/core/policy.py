@@ -166,6 +166,14 @@ def decide(
     return Decision(False, refusal=refusal, reasons=tuple(f"{text[0].upper()}{text[1:]}." for _, text in all_failures))
 
 
+def registration_hints(policy: Fido2Policy, member: Member) -> tuple[str, ...]:
+    """WebAuthn hints: when no profile in scope admits synced passkeys, start the browser on a security key."""
+    _, profiles = scope(policy, member)
+    if profiles and not any(PasskeyType.SYNCED in p.passkey_types for p in profiles):
+        return ("security-key",)
+    return ()
+
+
 def attestation_preference(policy: Fido2Policy, member: Member) -> str:
     """Ask for `direct` attestation when any profile in scope enforces it."""
     _, profiles = scope(policy, member)

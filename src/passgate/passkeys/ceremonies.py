@@ -48,6 +48,7 @@ from webauthn.helpers.structs import (
     AuthenticatorTransport,
     CollectedClientData,
     PublicKeyCredentialDescriptor,
+    PublicKeyCredentialHint,
     RegistrationCredential,
     ResidentKeyRequirement,
     UserVerificationRequirement,
@@ -118,6 +119,7 @@ def registration_options(
     display_name: str,
     existing: list[StoredCredential],
     attestation: str = "none",
+    hints: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     options = generate_registration_options(
         rp_id=settings.rp_id,
@@ -135,6 +137,7 @@ def registration_options(
         ),
         exclude_credentials=_descriptors(existing),
         supported_pub_key_algs=ALGORITHMS,
+        hints=[PublicKeyCredentialHint(h) for h in hints] or None,
     )
     as_json = options_to_json_dict(options)
     # py_webauthn has no extensions argument; credProps tells us whether the key is discoverable.

@@ -76,6 +76,7 @@ def creation_options(
     return ceremonies.registration_options(
         settings, challenge, user.webauthn_handle, user.user_principal_name, user.display_name,
         stored(of_user(session, user.id)), attestation=policy.attestation_preference(fido2, member),
+        hints=policy.registration_hints(fido2, member),
     )
 
 
