@@ -1,0 +1,320 @@
+"""Virtual users that drive Passgate through its public HTTP interface only.
+
+A sign-in is what an app and a browser do together: the app's authorize request (code flow, PKCE S256,
+nonce), the headless sign-in API for request options, the authenticator's assertion, the authorize
+request again (now with a session) for the code, and the app's code exchange; the ID token is then
+verified against the JWKS like an app would. Each sign-in starts from an empty cookie jar, so no
+sign-in is served by single sign-on. Provisioning uses the Graph API as an automation script would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import http.cookiejar
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from .softauthn import SoftAuthenticator
+
+REDIRECT_URI = "http://localhost:9000/cb"
+FIDO2_TYPE = "#microsoft.graph.fido2AuthenticationMethod"
+SCOPE = "openid profile email offline_access"
+STEPS = ("authorize", "options", "assertion", "authorize_code", "token")
+REFRESH_STEP = "refresh"
+
+
+class BenchError(Exception):
+    """A response that a real app or browser would not accept."""
+
+
+@dataclass(slots=True)
+class BenchUser:
+    upn: str
+    user_id: str
+    authenticator: SoftAuthenticator
+    refresh_token: str | None = None
+
+
+@dataclass(slots=True)
+class Target:
+    base_url: str  # where requests go (always 127.0.0.1)
+    origin: str  # the origin the browser would be on (PASSGATE_ORIGINS)
+    issuer: str
+    client_id: str
+    client_secret: str
+    username_first: bool = True
+
+
+@dataclass
+class Tally:
+    """What one measured window saw: completed operations, latencies per HTTP step, and errors."""
+
+    completed: int = 0
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    verified_id_tokens: int = 0
+
+    def error(self, message: str) -> None:
+        self.errors += 1
+        if len(self.error_samples) < 5:
+            self.error_samples.append(message[:300])
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+class Cookies:
+    """Just enough of a cookie jar for one host: httpx's jar costs more CPU than the rest of the client."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def take(self, response: httpx.Response) -> None:
+        for header in response.headers.get_list("set-cookie"):
+            pair, _, attributes = header.partition(";")
+            name, _, value = pair.strip().partition("=")
+            if not value or "max-age=0" in attributes.lower().replace(" ", ""):
+                self.values.pop(name, None)
+            else:
+                self.values[name] = value.strip('"')
+
+    def header(self) -> dict[str, str]:
+        return {"cookie": "; ".join(f"{k}={v}" for k, v in self.values.items())} if self.values else {}
+
+
+class Verifier:
+    """Checks ID tokens as a relying party does: signature against the JWKS, then iss, aud, exp, nonce."""
+
+    def __init__(self, client: httpx.AsyncClient, target: Target) -> None:
+        self.client = client
+        self.target = target
+        self.keys: KeySet | None = None
+
+    async def load(self) -> None:
+        answer = await self.client.get("/oauth2/jwks")
+        if answer.status_code != 200:
+            raise BenchError(f"JWKS answered {answer.status_code}")
+        self.keys = KeySet.import_key_set(answer.json())
+
+    async def check(self, id_token: str, nonce: str | None, subject: str) -> dict[str, Any]:
+        if self.keys is None:
+            await self.load()
+        assert self.keys is not None
+        try:
+            claims = jwt.decode(id_token, self.keys, algorithms=["ES256", "RS256"]).claims
+        except (JoseError, ValueError):
+            await self.load()  # a rotated key: refetch once, as a relying party would
+            claims = jwt.decode(id_token, self.keys, algorithms=["ES256", "RS256"]).claims
+        now = time.time()
+        if claims.get("iss") != self.target.issuer or claims.get("aud") != self.target.client_id:
+            raise BenchError(f"ID token iss/aud wrong: {claims.get('iss')} {claims.get('aud')}")
+        if not claims.get("exp") or claims["exp"] < now - 5:
+            raise BenchError("ID token expired")
+        if nonce is not None and claims.get("nonce") != nonce:
+            raise BenchError("ID token nonce mismatch")
+        if claims.get("sub") != subject:
+            raise BenchError("ID token subject is not the user who signed in")
+        return dict(claims)
+
+
+async def _timed(tally: Tally, step: str, call: Awaitable[httpx.Response]) -> httpx.Response:
+    start = time.perf_counter()
+    response = await call
+    tally.latencies[step].append(time.perf_counter() - start)
+    return response
+
+
+def _expect(response: httpx.Response, status: int, what: str) -> None:
+    if response.status_code != status:
+        raise BenchError(f"{what}: HTTP {response.status_code} {response.text[:200]}")
+
+
+async def sign_in(client: httpx.AsyncClient, target: Target, verifier: Verifier, user: BenchUser,
+                  tally: Tally) -> None:
+    """One complete OIDC passkey sign-in from a fresh browser; raises BenchError on anything wrong."""
+    cookies = Cookies()
+    code_verifier, code_challenge = pkce_pair()
+    state, nonce = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
+    params = {
+        "client_id": target.client_id, "redirect_uri": REDIRECT_URI, "response_type": "code", "scope": SCOPE,
+        "state": state, "nonce": nonce, "code_challenge": code_challenge, "code_challenge_method": "S256",
+    }
+    first = await _timed(tally, "authorize", client.get("/oauth2/authorize", params=params))
+    _expect(first, 303, "authorize")
+    location = urlsplit(first.headers["location"])
+    if location.path != "/signin":
+        raise BenchError(f"authorize sent the browser to {location.path}, not /signin")
+    back = parse_qs(location.query)["next"][0]
+    api_headers = {"origin": target.origin}
+    options = await _timed(tally, "options", client.post(
+        "/api/signin/passkey/options", json={"username": user.upn} if target.username_first else {},
+        headers=api_headers))
+    _expect(options, 200, "passkey options")
+    cookies.take(options)
+    credential = user.authenticator.get(options.json(), target.origin)
+    signed = await _timed(tally, "assertion", client.post(
+        "/api/signin/passkey", json={"credential": credential}, headers={**api_headers, **cookies.header()}))
+    _expect(signed, 200, "passkey sign-in")
+    cookies.take(signed)
+    again = await _timed(tally, "authorize_code", client.get(back, headers=cookies.header()))
+    _expect(again, 302, "authorize with a session")
+    answer = {k: v[0] for k, v in parse_qs(urlsplit(again.headers["location"]).query).items()}
+    if answer.get("state") != state or "code" not in answer or answer.get("iss") != target.issuer:
+        raise BenchError(f"authorize answer wrong: {sorted(answer)}")
+    form = {"grant_type": "authorization_code", "code": answer["code"], "redirect_uri": REDIRECT_URI,
+            "client_id": target.client_id, "client_secret": target.client_secret, "code_verifier": code_verifier}
+    token = await _timed(tally, "token", client.post("/oauth2/token", data=form))
+    _expect(token, 200, "code exchange")
+    body = token.json()
+    await verifier.check(body["id_token"], nonce, user.user_id)
+    tally.verified_id_tokens += 1
+    user.refresh_token = body.get("refresh_token")
+
+
+async def refresh(client: httpx.AsyncClient, target: Target, verifier: Verifier, user: BenchUser,
+                  tally: Tally) -> None:
+    """One refresh_token grant; the refresh token rotates, so the new one replaces the old."""
+    if not user.refresh_token:
+        raise BenchError("no refresh token to use")
+    form = {"grant_type": "refresh_token", "refresh_token": user.refresh_token,
+            "client_id": target.client_id, "client_secret": target.client_secret}
+    answer = await _timed(tally, REFRESH_STEP, client.post("/oauth2/token", data=form))
+    _expect(answer, 200, "refresh")
+    body = answer.json()
+    if not body.get("refresh_token") or body["refresh_token"] == user.refresh_token:
+        raise BenchError("the refresh token did not rotate")
+    user.refresh_token = body["refresh_token"]
+    if "id_token" in body:
+        await verifier.check(body["id_token"], None, user.user_id)
+        tally.verified_id_tokens += 1
+
+
+Operation = Callable[[httpx.AsyncClient, Target, Verifier, BenchUser, Tally], Awaitable[None]]
+
+
+async def run_window(client: httpx.AsyncClient, target: Target, verifier: Verifier, users: list[BenchUser],
+                     operation: Operation, concurrency: int, seconds: float, rate: float | None = None) -> Tally:
+    """`concurrency` virtual users repeat `operation` for `seconds`; with `rate`, starts are paced to that
+    many per second (open loop, so latency at a given load is measured, not the load the server allows).
+
+    A user is never used by two virtual users at once: its authenticator's counter must only grow."""
+    tally = Tally()
+    idle: asyncio.Queue[BenchUser] = asyncio.Queue()
+    for user in users:
+        idle.put_nowait(user)
+    deadline = time.perf_counter() + seconds
+    pace = {"next": time.perf_counter()}
+
+    async def virtual_user() -> None:
+        while True:
+            if rate:
+                slot = max(time.perf_counter(), pace["next"])
+                pace["next"] = slot + 1.0 / rate
+                if slot >= deadline:
+                    return
+                await asyncio.sleep(slot - time.perf_counter())
+            if time.perf_counter() >= deadline:
+                return
+            user = await idle.get()
+            try:
+                await operation(client, target, verifier, user, tally)
+                tally.completed += 1
+            except (BenchError, httpx.HTTPError, KeyError, ValueError, JoseError) as exc:
+                tally.error(f"{type(exc).__name__}: {exc}")
+            finally:
+                idle.put_nowait(user)
+
+    await asyncio.gather(*(virtual_user() for _ in range(concurrency)))
+    return tally
+
+
+# -- provisioning through Graph --------------------------------------------------------------------
+async def app_token(client: httpx.AsyncClient, app_id: str, secret: str) -> str:
+    answer = await client.post("/oauth2/token", data={
+        "grant_type": "client_credentials", "client_id": app_id, "client_secret": secret})
+    _expect(answer, 200, "client credentials")
+    return str(answer.json()["access_token"])
+
+
+async def provision_one(client: httpx.AsyncClient, token: str, origin: str, upn: str, tally: Tally) -> BenchUser:
+    """POST /users, creationOptions, the authenticator's answer, POST fido2Methods."""
+    headers = {"authorization": f"Bearer {token}"}
+    created = await _timed(tally, "create_user", client.post("/v1.0/users", headers=headers, json={
+        "userPrincipalName": upn, "displayName": upn.split("@")[0], "accountEnabled": True}))
+    _expect(created, 201, "create user")
+    user_id = created.json()["id"]
+    path = f"/v1.0/users/{user_id}/authentication/fido2Methods"
+    options = await _timed(tally, "creation_options", client.get(f"{path}/creationOptions", headers=headers))
+    _expect(options, 200, "creationOptions")
+    authenticator = SoftAuthenticator()
+    credential = authenticator.create(options.json()["publicKey"], origin)
+    response = credential["response"]
+    body = {"@odata.type": FIDO2_TYPE, "displayName": "Bench passkey", "publicKeyCredential": {
+        "id": credential["id"],
+        "response": {"clientDataJSON": response["clientDataJSON"], "attestationObject": response["attestationObject"]},
+        "clientExtensionResults": credential["clientExtensionResults"],
+    }}
+    stored = await _timed(tally, "register_passkey", client.post(path, headers=headers, json=body))
+    _expect(stored, 201, "POST fido2Methods")
+    return BenchUser(upn=upn, user_id=user_id, authenticator=authenticator)
+
+
+async def provision(client: httpx.AsyncClient, token: str, origin: str, count: int, concurrency: int,
+                    prefix: str) -> tuple[list[BenchUser], Tally]:
+    tally = Tally()
+    users: list[BenchUser] = []
+    names: asyncio.Queue[str] = asyncio.Queue()
+    for i in range(count):
+        names.put_nowait(f"{prefix}{i:06d}@bench.example")
+
+    async def worker() -> None:
+        while not names.empty():
+            upn = names.get_nowait()
+            try:
+                users.append(await provision_one(client, token, origin, upn, tally))
+                tally.completed += 1
+            except (BenchError, httpx.HTTPError, KeyError, ValueError) as exc:
+                tally.error(f"{type(exc).__name__}: {exc}")
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return users, tally
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """The shared client must keep no cookies: each sign-in carries its own browser's (see Cookies)."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
+def new_client(base_url: str, connections: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=httpx.Timeout(30.0), trust_env=False,
+                             cookies=http.cookiejar.CookieJar(policy=_NoCookies()))
