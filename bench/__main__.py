@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import load, logquery, micro
+from . import load, logquery, micro, profile
 from .server import CpuMeter, CpuSample, Server, ThrowawayDatabase
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -121,6 +121,17 @@ async def drive(args: argparse.Namespace, server: Server, meter: CpuMeter, floor
             client, target, verifier, users, load.sign_in, max(args.steps), args.duration, rate=rate))
         report["signin_at_70_percent"] = asdict(paced)
 
+        if args.profile:
+            spy = profile.record(meter.server.pid, args.duration, args.profile)
+            if spy is None:
+                print("py-spy is not installed (pip install py-spy): no profile taken")
+            else:
+                print(f"Profiling the workers with py-spy for {args.duration:g} s at c={peak.concurrency}:")
+                await measured(meter, "sign-in (profiled)", peak.concurrency, load.run_window(
+                    client, target, verifier, users, load.sign_in, peak.concurrency, args.duration))
+                await asyncio.get_running_loop().run_in_executor(None, spy.wait)
+                print(profile.summarise(args.profile))
+
         print(f"Token refresh (refresh_token grant with rotation), {args.duration:g} s:")
         holders = [u for u in users if u.refresh_token]
         refresh = await measured(meter, "refresh", peak.concurrency, load.run_window(
@@ -173,6 +184,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sqlite", action="store_true", help="embedded SQLite instead (one worker; for quick checks)")
     p.add_argument("--usernameless", action="store_true", help="discoverable sign-in instead of username-first")
     p.add_argument("--floor-seconds", type=float, default=3.0, help="CPU seconds for each raw crypto measurement")
+    p.add_argument("--profile", type=Path, help="also profile the workers with py-spy during one more step at "
+                   "the peak concurrency, write the collapsed stacks here and print where the CPU goes")
     p.add_argument("--json", type=Path, help="also write the whole report here")
     p.add_argument("--server-log", type=Path, help="where the server's output goes (default: a temp file)")
     args = p.parse_args(argv)
