@@ -17,7 +17,7 @@ from .oidc import routes as oidc_routes
 from .oidc.keys import KeyCache
 from .store.db import Database
 from .web import api as web_api
-from .web.deps import Services, request_context
+from .web.deps import Services, context_of
 
 log = logging.getLogger("passgate")
 
@@ -41,7 +41,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.services = Services(settings=settings, db=db, keys=KeyCache(db))
 
     def render(request: Request, code: ErrorCode, message: str, status: int | None = None) -> Response:
-        ctx = request_context(request)
+        ctx = context_of(request)
         if _wants_page(request):
             from .web.pages import error_page
 

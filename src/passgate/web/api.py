@@ -63,7 +63,7 @@ def _text(body: dict[str, Any], key: str, required: bool = True) -> str | None:
     return value
 
 
-def _ctx(request: Request, ctx: RequestContext = Depends(request_context)) -> RequestContext:
+async def _ctx(request: Request, ctx: RequestContext = Depends(request_context)) -> RequestContext:
     check_origin(request) if request.method != "GET" else None
     request.state.ctx_now = ctx.now
     return ctx

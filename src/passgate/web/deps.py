@@ -25,7 +25,7 @@ def services(request: Request) -> Services:
     return svc
 
 
-def request_context(request: Request) -> RequestContext:
+def context_of(request: Request) -> RequestContext:
     given = request.headers.get("client-request-id", "")
     try:
         correlation = str(uuid.UUID(given))
@@ -37,3 +37,9 @@ def request_context(request: Request) -> RequestContext:
         user_agent=request.headers.get("user-agent"),
         correlation_id=correlation,
     )
+
+
+async def request_context(request: Request) -> RequestContext:
+    """The dependency form of context_of. It is async only so that FastAPI runs it on the event loop: a
+    sync dependency is sent to the thread pool, a hand-off that cost more CPU than the function itself."""
+    return context_of(request)

@@ -21,7 +21,7 @@ from ..passkeys import registry
 from ..signin import flow, sessions, taps
 from ..store.tables import BrowserSession, User
 from .api import passkey_json
-from .deps import request_context, services
+from .deps import context_of, services
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -135,7 +135,7 @@ def sign_in_page(request: Request) -> Response:
 @router.get("/mysecurityinfo", include_in_schema=False)
 def security_info_page(request: Request) -> Response:
     svc = services(request)
-    ctx = request_context(request)
+    ctx = context_of(request)
     with svc.db.transaction() as session:
         found = sessions.current(session, request.cookies.get(sessions.COOKIE), ctx.now)
         if found is None:
