@@ -138,6 +138,11 @@ async def drive(args: argparse.Namespace, server: Server, meter: CpuMeter, floor
             client, target, verifier, holders, load.refresh, peak.concurrency, args.duration))
         report["refresh"] = asdict(refresh)
 
+        print(f"HTTP floor (GET /oauth2/jwks: no database), {args.duration / 2:g} s:")
+        floor_step = await measured(meter, "http floor", peak.concurrency, load.run_window(
+            client, target, verifier, users, load.http_floor, peak.concurrency, args.duration / 2))
+        report["http_floor"] = asdict(floor_step)
+
         queries = logquery.run(server.base_url, server.env["PASSGATE_DATABASE_URL"], token)
         report["signin_log_queries"] = queries
         print("Sign-in log queries at 1,000,000 rows: " + (json.dumps(queries) if queries else
@@ -152,7 +157,8 @@ async def drive(args: argparse.Namespace, server: Server, meter: CpuMeter, floor
         "es256_verify_per_s": floor.es256_per_s, "webauthn_check_us": floor.webauthn_check_s * 1e6,
         "ratio_to_webauthn_check": ms_per_signin / 1000 / floor.webauthn_check_s,
         "ratio_to_es256_verify": ms_per_signin / 1000 / floor.es256_verify_s,
-        "errors": sum(s.errors for s in steps) + paced.errors + refresh.errors + reg.errors,
+        "errors": sum(s.errors for s in steps) + paced.errors + refresh.errors + reg.errors + floor_step.errors,
+        "http_floor_ms_per_request": floor_step.server_cpu_ms_per_op,
     }
     s = report["summary"]
     print("\nSummary")
@@ -165,6 +171,8 @@ async def drive(args: argparse.Namespace, server: Server, meter: CpuMeter, floor
           f"= {s['ratio_to_es256_verify']:.1f} x one ES256 verify")
     print(f"  registrations: {reg.per_s:.1f}/s wall, {reg.per_core_s:.1f}/s per server core")
     print(f"  refreshes: {refresh.per_s:.1f}/s wall, {refresh.per_core_s:.1f}/s per server core")
+    print(f"  HTTP floor: {floor_step.server_cpu_ms_per_op:.2f} ms server CPU per request without database "
+          f"(x5 requests = {5 * floor_step.server_cpu_ms_per_op:.2f} ms of each sign-in)")
     print(f"  RSS per worker after the run: {', '.join(f'{m:.0f} MB' for m in rss)}")
     print(f"  errors: {s['errors']}")
     return report

@@ -213,6 +213,14 @@ async def refresh(client: httpx.AsyncClient, target: Target, verifier: Verifier,
         tally.verified_id_tokens += 1
 
 
+async def http_floor(client: httpx.AsyncClient, target: Target, verifier: Verifier, user: BenchUser,
+                     tally: Tally) -> None:
+    """GET /oauth2/jwks: no database, keys cached in the worker. What any request costs the server at least
+    (HTTP parsing, routing, middleware, one thread-pool hand-off, a small JSON response)."""
+    answer = await _timed(tally, "jwks", client.get("/oauth2/jwks"))
+    _expect(answer, 200, "jwks")
+
+
 Operation = Callable[[httpx.AsyncClient, Target, Verifier, BenchUser, Tally], Awaitable[None]]
 
 

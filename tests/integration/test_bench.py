@@ -22,6 +22,7 @@ def check(report: dict[str, Any]) -> None:
         assert step["errors"] == 0, step["error_samples"]
         assert step["completed"] > 0 and step["verified_id_tokens"] == step["completed"]
         assert set(step["latency_ms"]) == {"authorize", "options", "assertion", "authorize_code", "token"}
+    assert report["http_floor"]["errors"] == 0 and report["http_floor"]["completed"] > 0
     assert report["refresh"]["errors"] == 0 and report["refresh"]["completed"] > 0
     assert report["summary"]["errors"] == 0 and report["summary"]["server_cpu_ms_per_signin"] > 0
     assert report["rss_mb_per_worker"] and report["floor"]["es256_verify_s"] > 0
