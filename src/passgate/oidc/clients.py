@@ -140,11 +140,16 @@ def secret_row(session: Session, secret: str) -> AppSecret:
 
 def authenticate(session: Session, ctx: RequestContext, client_id: str, client_secret: str) -> App:
     app = session.scalar(select(App).where(App.app_id == client_id))
-    if app is None:
+    if app is None or not secret_matches(session, ctx, app, client_secret):
         raise PassgateError(errors.INVALID_CLIENT)
+    return app
+
+
+def secret_matches(session: Session, ctx: RequestContext, app: App, client_secret: str) -> bool:
+    """Whether this is one of the app's live secrets (for a caller that has already read the app)."""
     digest = _hash(client_secret)
     for row in session.scalars(select(AppSecret).where(AppSecret.app_id == app.id)):
         live = row.expires_at is None or row.expires_at > ctx.now
         if live and hmac.compare_digest(row.secret_hash, digest):
-            return app
-    raise PassgateError(errors.INVALID_CLIENT)
+            return True
+    return False

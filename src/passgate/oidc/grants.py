@@ -21,6 +21,7 @@ from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..config import Settings
 from ..signin import flow
@@ -94,7 +95,8 @@ def claim_code(session: Session, row: AuthorizationCode, now: datetime) -> bool:
                                         AuthorizationCode.used_at.is_(None))
         .values(used_at=now).execution_options(synchronize_session=False)
     )
-    row.used_at = now
+    # Stored by the UPDATE (or by the request that won); marked committed so that no second UPDATE follows.
+    set_committed_value(row, "used_at", now)
     return bool(done.rowcount == 1)  # type: ignore[attr-defined]
 
 
@@ -150,7 +152,8 @@ def claim_refresh(session: Session, row: RefreshToken, now: datetime) -> bool:
         update(RefreshToken).where(RefreshToken.token_hash == row.token_hash, RefreshToken.used_at.is_(None))
         .values(used_at=now).execution_options(synchronize_session=False)
     )
-    row.used_at = now
+    # Stored by the UPDATE (or by the request that won); marked committed so that no second UPDATE follows.
+    set_committed_value(row, "used_at", now)
     return bool(done.rowcount == 1)  # type: ignore[attr-defined]
 
 

@@ -23,7 +23,6 @@ from starlette.responses import JSONResponse, Response
 
 from ..config import Settings
 from ..context import RequestContext
-from ..core.errors import PassgateError
 from ..store.db import Database
 from ..store.tables import App, AuthorizationCode, OAuthGrant, User
 from . import clients, grants, tokens
@@ -94,11 +93,8 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]
         return ""
 
     def check_client_secret(self, client_secret: str) -> bool:
-        try:
-            clients.authenticate(self.server.session, self.server.ctx, self.app.app_id, client_secret)
-        except PassgateError:
-            return False
-        return True
+        # The app was read by query_client in this request: only its secrets are left to read.
+        return clients.secret_matches(self.server.session, self.server.ctx, self.app, client_secret)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if method == "none":
