@@ -305,6 +305,8 @@ async def provision(client: httpx.AsyncClient, token: str, origin: str, count: i
             try:
                 users.append(await provision_one(client, token, origin, upn, tally))
                 tally.completed += 1
+                if count >= 1000 and tally.completed % (count // 10) == 0:
+                    print(f"    {tally.completed} of {count} provisioned", flush=True)
             except (BenchError, httpx.HTTPError, KeyError, ValueError) as exc:
                 tally.error(f"{type(exc).__name__}: {exc}")
 
@@ -323,6 +325,8 @@ class _NoCookies(http.cookiejar.DefaultCookiePolicy):
 
 
 def new_client(base_url: str, connections: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    # Idle connections are dropped well before uvicorn's 5 s keep-alive timeout: at the same expiry, a request
+    # can go out on a connection the server is closing (an httpx ReadError that is the client's doing).
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=2.0)
     return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=httpx.Timeout(30.0), trust_env=False,
                              cookies=http.cookiejar.CookieJar(policy=_NoCookies()))
