@@ -43,11 +43,15 @@ def current(session: Session, token: str | None, now: datetime) -> tuple[Browser
     """The live session for this cookie, or None when absent, ended, expired or its user disabled."""
     if not token:
         return None
-    row = session.scalar(select(BrowserSession).where(BrowserSession.token_hash == token_hash(token)))
-    if row is None or row.ended_at is not None or row.expires_at <= now:
+    # One round trip for both: this runs on every authorize request and every signed-in page.
+    found = session.execute(
+        select(BrowserSession, User).join(User, User.id == BrowserSession.user_id)
+        .where(BrowserSession.token_hash == token_hash(token))
+    ).first()
+    if found is None:
         return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.account_enabled:
+    row, user = found
+    if row.ended_at is not None or row.expires_at <= now or not user.account_enabled:
         return None
     return row, user
 
