@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import http.cookiejar
 import secrets
 import time
 from collections import defaultdict
@@ -21,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from .softauthn import SoftAuthenticator
+from .wire import Client, Response, WireError
 
 REDIRECT_URI = "http://localhost:9000/cb"
 FIDO2_TYPE = "#microsoft.graph.fido2AuthenticationMethod"
@@ -88,12 +87,12 @@ def pkce_pair() -> tuple[str, str]:
 
 
 class Cookies:
-    """Just enough of a cookie jar for one host: httpx's jar costs more CPU than the rest of the client."""
+    """Just enough of a cookie jar for one host and one browser: each sign-in starts with an empty one."""
 
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
 
-    def take(self, response: httpx.Response) -> None:
+    def take(self, response: Response) -> None:
         for header in response.headers.get_list("set-cookie"):
             pair, _, attributes = header.partition(";")
             name, _, value = pair.strip().partition("=")
@@ -109,7 +108,7 @@ class Cookies:
 class Verifier:
     """Checks ID tokens as a relying party does: signature against the JWKS, then iss, aud, exp, nonce."""
 
-    def __init__(self, client: httpx.AsyncClient, target: Target) -> None:
+    def __init__(self, client: Client, target: Target) -> None:
         self.client = client
         self.target = target
         self.keys: KeySet | None = None
@@ -141,19 +140,19 @@ class Verifier:
         return dict(claims)
 
 
-async def _timed(tally: Tally, step: str, call: Awaitable[httpx.Response]) -> httpx.Response:
+async def _timed(tally: Tally, step: str, call: Awaitable[Response]) -> Response:
     start = time.perf_counter()
     response = await call
     tally.latencies[step].append(time.perf_counter() - start)
     return response
 
 
-def _expect(response: httpx.Response, status: int, what: str) -> None:
+def _expect(response: Response, status: int, what: str) -> None:
     if response.status_code != status:
         raise BenchError(f"{what}: HTTP {response.status_code} {response.text[:200]}")
 
 
-async def sign_in(client: httpx.AsyncClient, target: Target, verifier: Verifier, user: BenchUser,
+async def sign_in(client: Client, target: Target, verifier: Verifier, user: BenchUser,
                   tally: Tally) -> None:
     """One complete OIDC passkey sign-in from a fresh browser; raises BenchError on anything wrong."""
     cookies = Cookies()
@@ -195,7 +194,7 @@ async def sign_in(client: httpx.AsyncClient, target: Target, verifier: Verifier,
     user.refresh_token = body.get("refresh_token")
 
 
-async def refresh(client: httpx.AsyncClient, target: Target, verifier: Verifier, user: BenchUser,
+async def refresh(client: Client, target: Target, verifier: Verifier, user: BenchUser,
                   tally: Tally) -> None:
     """One refresh_token grant; the refresh token rotates, so the new one replaces the old."""
     if not user.refresh_token:
@@ -213,7 +212,7 @@ async def refresh(client: httpx.AsyncClient, target: Target, verifier: Verifier,
         tally.verified_id_tokens += 1
 
 
-async def http_floor(client: httpx.AsyncClient, target: Target, verifier: Verifier, user: BenchUser,
+async def http_floor(client: Client, target: Target, verifier: Verifier, user: BenchUser,
                      tally: Tally) -> None:
     """GET /oauth2/jwks: no database, keys cached in the worker. What any request costs the server at least
     (HTTP parsing, routing, middleware, one thread-pool hand-off, a small JSON response)."""
@@ -221,10 +220,10 @@ async def http_floor(client: httpx.AsyncClient, target: Target, verifier: Verifi
     _expect(answer, 200, "jwks")
 
 
-Operation = Callable[[httpx.AsyncClient, Target, Verifier, BenchUser, Tally], Awaitable[None]]
+Operation = Callable[[Client, Target, Verifier, BenchUser, Tally], Awaitable[None]]
 
 
-async def run_window(client: httpx.AsyncClient, target: Target, verifier: Verifier, users: list[BenchUser],
+async def run_window(client: Client, target: Target, verifier: Verifier, users: list[BenchUser],
                      operation: Operation, concurrency: int, seconds: float, rate: float | None = None) -> Tally:
     """`concurrency` virtual users repeat `operation` for `seconds`; with `rate`, starts are paced to that
     many per second (open loop, so latency at a given load is measured, not the load the server allows).
@@ -251,7 +250,7 @@ async def run_window(client: httpx.AsyncClient, target: Target, verifier: Verifi
             try:
                 await operation(client, target, verifier, user, tally)
                 tally.completed += 1
-            except (BenchError, httpx.HTTPError, KeyError, ValueError, JoseError) as exc:
+            except (BenchError, WireError, KeyError, ValueError, JoseError) as exc:
                 tally.error(f"{type(exc).__name__}: {exc}")
             finally:
                 idle.put_nowait(user)
@@ -261,14 +260,14 @@ async def run_window(client: httpx.AsyncClient, target: Target, verifier: Verifi
 
 
 # -- provisioning through Graph --------------------------------------------------------------------
-async def app_token(client: httpx.AsyncClient, app_id: str, secret: str) -> str:
+async def app_token(client: Client, app_id: str, secret: str) -> str:
     answer = await client.post("/oauth2/token", data={
         "grant_type": "client_credentials", "client_id": app_id, "client_secret": secret})
     _expect(answer, 200, "client credentials")
     return str(answer.json()["access_token"])
 
 
-async def provision_one(client: httpx.AsyncClient, token: str, origin: str, upn: str, tally: Tally) -> BenchUser:
+async def provision_one(client: Client, token: str, origin: str, upn: str, tally: Tally) -> BenchUser:
     """POST /users, creationOptions, the authenticator's answer, POST fido2Methods."""
     headers = {"authorization": f"Bearer {token}"}
     created = await _timed(tally, "create_user", client.post("/v1.0/users", headers=headers, json={
@@ -291,7 +290,7 @@ async def provision_one(client: httpx.AsyncClient, token: str, origin: str, upn:
     return BenchUser(upn=upn, user_id=user_id, authenticator=authenticator)
 
 
-async def provision(client: httpx.AsyncClient, token: str, origin: str, count: int, concurrency: int,
+async def provision(client: Client, token: str, origin: str, count: int, concurrency: int,
                     prefix: str) -> tuple[list[BenchUser], Tally]:
     tally = Tally()
     users: list[BenchUser] = []
@@ -307,26 +306,13 @@ async def provision(client: httpx.AsyncClient, token: str, origin: str, count: i
                 tally.completed += 1
                 if count >= 1000 and tally.completed % (count // 10) == 0:
                     print(f"    {tally.completed} of {count} provisioned", flush=True)
-            except (BenchError, httpx.HTTPError, KeyError, ValueError) as exc:
+            except (BenchError, WireError, KeyError, ValueError) as exc:
                 tally.error(f"{type(exc).__name__}: {exc}")
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return users, tally
 
 
-class _NoCookies(http.cookiejar.DefaultCookiePolicy):
-    """The shared client must keep no cookies: each sign-in carries its own browser's (see Cookies)."""
-
-    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
-        return False
-
-    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
-        return False
-
-
-def new_client(base_url: str, connections: int) -> httpx.AsyncClient:
-    # Idle connections are dropped well before uvicorn's 5 s keep-alive timeout: at the same expiry, a request
-    # can go out on a connection the server is closing (an httpx ReadError that is the client's doing).
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=2.0)
-    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=httpx.Timeout(30.0), trust_env=False,
-                             cookies=http.cookiejar.CookieJar(policy=_NoCookies()))
+def new_client(base_url: str, connections: int) -> Client:
+    """Connections open as virtual users need them (one each at most, like a browser) and stay open."""
+    return Client(base_url)
