@@ -5,6 +5,7 @@ ES256 signs by default (cheap); an RS256 key is published too because OIDC disco
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -90,12 +91,27 @@ class KeyCache:
         self.db = db
         self.ttl = ttl
         self._ring: KeyRing | None = None
+        # Importing a private RSA key costs tens of milliseconds (its consistency checks), and a key's
+        # material never changes under its kid: keys are imported once per process, not at every re-read.
+        self._imported: dict[str, jwk.Key] = {}
+        self._reloading = threading.Lock()
 
     def ring(self, ctx: RequestContext) -> KeyRing:
         ring = self._ring
-        if ring is None or time.monotonic() - ring.loaded_at > self.ttl:
-            ring = self._ring = self._load(ctx)
-        return ring
+        if ring is not None and time.monotonic() - ring.loaded_at <= self.ttl:
+            return ring
+        # One thread re-reads; the others keep the ring they have meanwhile (a stampede of concurrent
+        # requests all re-reading at the same expiry was 9 % of a worker's CPU under load).
+        if not self._reloading.acquire(blocking=ring is None):
+            assert ring is not None
+            return ring
+        try:
+            current = self._ring
+            if current is None or time.monotonic() - current.loaded_at > self.ttl:
+                current = self._ring = self._load(ctx)
+            return current
+        finally:
+            self._reloading.release()
 
     def invalidate(self) -> None:
         self._ring = None
@@ -107,7 +123,8 @@ class KeyCache:
                 ensure_keys(session, ctx)
                 session.flush()
                 rows = list(session.scalars(select(SigningKey).where(_published(ctx.now))))
-        keys = [jwk.import_key(r.private_jwk) for r in rows]
+        keys = [self._imported.get(r.kid) or jwk.import_key(r.private_jwk) for r in rows]
+        self._imported = {r.kid: key for r, key in zip(rows, keys, strict=True)}
         signing: dict[str, str] = {}
         for alg in ALGORITHMS:
             ready = [r for r in rows if r.alg == alg and r.activates_at <= ctx.now]
