@@ -70,10 +70,26 @@ def print_step(r: StepResult) -> None:
         print(f"      error: {sample}")
 
 
-async def measured(meter: CpuMeter, name: str, concurrency: int, run: Any) -> StepResult:
+async def sampled(meter: CpuMeter, run: Any) -> tuple[Any, CpuSample, CpuSample]:
+    """Await `run` between two CPU samples, sampling every second meanwhile: PostgreSQL backends of overflow
+    connections exit when returned, and an exited backend's CPU can no longer be read."""
+
+    async def keep_sampling() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            meter.sample()
+
     before = meter.sample()
-    tally = await run
-    after = meter.sample()
+    sampler = asyncio.ensure_future(keep_sampling())
+    try:
+        value = await run
+    finally:
+        sampler.cancel()
+    return value, before, meter.sample()
+
+
+async def measured(meter: CpuMeter, name: str, concurrency: int, run: Any) -> StepResult:
+    tally, before, after = await sampled(meter, run)
     result = summarise(name, concurrency, tally, before, after)
     print_step(result)
     return result
@@ -93,10 +109,8 @@ async def drive(args: argparse.Namespace, server: Server, meter: CpuMeter, floor
         token = await load.app_token(client, str(provisioner["appId"]), str(provisioner["clientSecret"]))
         print(f"Provisioning {args.users} users with a passkey each through Graph "
               f"({args.provision_concurrency} at a time)...")
-        before = meter.sample()
-        users, tally = await load.provision(client, token, server.origin, args.users, args.provision_concurrency,
-                                            prefix=f"u{os.getpid()}-")
-        after = meter.sample()
+        (users, tally), before, after = await sampled(meter, load.provision(
+            client, token, server.origin, args.users, args.provision_concurrency, prefix=f"u{os.getpid()}-"))
         reg = summarise("registration", args.provision_concurrency, tally, before, after)
         print_step(reg)
         report["registration"] = asdict(reg)
