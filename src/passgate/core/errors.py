@@ -297,3 +297,83 @@ ADMIN_LOCKOUT = _code(
     "This change would leave no Global Administrator able to sign in with a passkey.",
     "Give an administrator a passkey the new policy allows first, or confirm with the override header.",
 )
+
+# -- Conditional Access (numbers Entra also uses keep Entra's meaning) ---------------------------
+BLOCKED_BY_CONDITIONAL_ACCESS = _code(
+    53003, "BlockedByConditionalAccess", 403,
+    "Access has been blocked by a Conditional Access policy.",
+    "Ask your administrator which policy blocked you (it is named in the sign-in log), or sign in from "
+    "a place or device the policy allows.",
+)
+STRONG_AUTHENTICATION_REQUIRED = _code(
+    50076, "UserStrongAuthClientAuthNRequired", 401,
+    "This app needs a stronger sign-in than the one you made.",
+    "Complete the extra verification you are offered (for example, your passkey).",
+)
+STRONG_AUTHENTICATION_ENROLLMENT_REQUIRED = _code(
+    50079, "UserStrongAuthEnrollmentRequired", 403,
+    "This app needs a sign-in method you have not registered yet.",
+    "Register the method you are offered (for example, a passkey) on the Security info page.",
+)
+SECURITY_INFO_REGISTRATION_BLOCKED = _code(
+    53010, "ProofUpBlockedDueToSecurityInfoAcr", 403,
+    "A Conditional Access policy does not allow registering security info from here.",
+    "Register your methods from a place or device your organisation allows, or ask your administrator.",
+)
+SIGN_IN_FREQUENCY = _code(
+    70044, "BadSessionDueToSignInFrequency", 401,
+    "Your sign-in is older than a Conditional Access policy allows for this app.",
+    "Sign in again.",
+)
+
+# -- authentication strengths and Conditional Access administration --------------------------
+STRENGTH_COMBINATION_INVALID = _code(
+    135170, "AuthenticationStrengthCombinationInvalid", 400,
+    "An allowed combination of the authentication strength is not valid.",
+    "Write each combination as authentication method modes joined by commas, such as 'fido2' or "
+    "'password,softwareOath'; GET /identity/conditionalAccess/authenticationStrength/authenticationMethodModes "
+    "lists the modes.",
+)
+STRENGTH_READ_ONLY = _code(
+    135171, "AuthenticationStrengthReadOnly", 400,
+    "Built-in authentication strengths cannot be changed or deleted.",
+    "Create a custom authentication strength with the combinations you need.",
+)
+STRENGTH_IN_USE = _code(
+    135172, "AuthenticationStrengthInUse", 409,
+    "This authentication strength is required by a Conditional Access policy.",
+    "Change or delete the Conditional Access policies that use it first (GET .../usage lists them).",
+)
+STRENGTH_CANNOT_BE_SATISFIED = _code(
+    135173, "AuthenticationStrengthCannotBeSatisfied", 403,
+    "None of the sign-in methods you have, or could register, is strong enough for this app.",
+    "Ask your administrator which methods this app requires, and to give you one of them.",
+)
+CONDITIONAL_ACCESS_POLICY_INVALID = _code(
+    135174, "ConditionalAccessPolicyInvalid", 400,
+    "The Conditional Access policy is not valid.",
+    "Correct the property the message names; nothing was saved.",
+)
+CONDITIONAL_ACCESS_LOCKOUT = _code(
+    135175, "ConditionalAccessWouldLockOutAdministrators", 409,
+    "This Conditional Access policy would block every Global Administrator from the admin API.",
+    "Exclude an administrator (or a group or role of them) from the policy, or confirm with the header "
+    "'Passgate-Override-Lockout: true'.",
+)
+NAMED_LOCATION_INVALID = _code(
+    135176, "NamedLocationInvalid", 400,
+    "The named location is not valid.",
+    "Give a displayName and ipRanges of #microsoft.graph.iPv4CidrRange or iPv6CidrRange with cidrAddress "
+    "values such as '203.0.113.0/24'.",
+)
+NAMED_LOCATION_IN_USE = _code(
+    135177, "NamedLocationInUse", 409,
+    "This named location is used by a Conditional Access policy.",
+    "Remove it from the policies' location conditions first.",
+)
+COMBINATION_CONFIGURATION_INVALID = _code(
+    135178, "CombinationConfigurationInvalid", 400,
+    "The combination configuration is not valid.",
+    "Send a #microsoft.graph.fido2CombinationConfiguration with allowedAAGUIDs (AAGUIDs) and "
+    "appliesToCombinations ['fido2'].",
+)
