@@ -2,8 +2,19 @@
 
 from fastapi import APIRouter
 
-from . import applications, authentication, fido2_methods, groups, policies, roles, users
+from . import (
+    applications,
+    authentication,
+    authentication_strengths,
+    conditional_access,
+    fido2_methods,
+    groups,
+    policies,
+    roles,
+    users,
+)
 
 router = APIRouter()
-for module in (users, authentication, fido2_methods, groups, roles, policies, applications):
+for module in (users, authentication, fido2_methods, groups, roles, policies, applications, authentication_strengths,
+               conditional_access):
     router.include_router(module.router)

@@ -33,6 +33,7 @@ GRAPH_PERMISSIONS = frozenset(
         "UserAuthMethod-Passkey.ReadWrite.All",
         "Policy.Read.All",
         "Policy.ReadWrite.AuthenticationMethod",
+        "Policy.Read.ConditionalAccess",
         "Policy.ReadWrite.ConditionalAccess",
         "AuditLog.Read.All",
         "Application.ReadWrite.All",

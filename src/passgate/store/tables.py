@@ -322,3 +322,42 @@ class DirectoryAudit(Base):
     initiated_by: Mapped[dict[str, Any]] = mapped_column()
     target_resources: Mapped[list[Any]] = mapped_column()
     additional_details: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class AuthenticationStrength(Base):
+    """A custom authentication strength (the built-ins are constants in core/strengths.py)."""
+
+    __tablename__ = "authentication_strengths"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    display_name: Mapped[str] = mapped_column(String(256), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    allowed_combinations: Mapped[list[Any]] = mapped_column()  # Graph spellings, "password,softwareOath"
+    combination_configurations: Mapped[list[Any]] = mapped_column(default=list)  # Graph documents
+    # Passgate's extension: {"requireAttested": bool, "requireDeviceBound": bool}
+    passkey_requirements: Mapped[dict[str, Any] | None] = mapped_column()
+    created_at: Mapped[datetime]
+    modified_at: Mapped[datetime]
+
+
+class ConditionalAccessPolicy(Base):
+    """A Conditional Access policy as Graph's document (conditions, grantControls with the strength's id,
+    sessionControls), with the columns lists and filters need."""
+
+    __tablename__ = "conditional_access_policies"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    display_name: Mapped[str] = mapped_column(String(256))
+    state: Mapped[str] = mapped_column(String(40))
+    document: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime]
+    modified_at: Mapped[datetime]
+
+
+class NamedLocation(Base):
+    """A named location as Graph's ipNamedLocation document (ipRanges, isTrusted)."""
+
+    __tablename__ = "named_locations"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    display_name: Mapped[str] = mapped_column(String(256))
+    document: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime]
+    modified_at: Mapped[datetime]
