@@ -682,7 +682,11 @@ def _grant_controls(session: Session, value: Any) -> dict[str, Any] | None:
     if strength is not None:
         if not isinstance(strength, dict) or not isinstance(strength.get("id"), str):
             raise _pbad("grantControls.authenticationStrength must be an object with the strength's id.")
-        strength_id = get_strength(session, strength["id"]).value.id
+        try:
+            strength_id = get_strength(session, strength["id"]).value.id
+        except PassgateError:
+            raise _pbad(f"grantControls.authenticationStrength: there is no authentication strength with the id "
+                        f"{strength['id'][:64]!r}.") from None
         if "mfa" in controls:
             raise _pbad("grantControls cannot require both 'mfa' and an authenticationStrength (Entra refuses this "
                         "too); the Multifactor authentication strength, 00000000-0000-0000-0000-000000000002, is "

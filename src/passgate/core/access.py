@@ -293,6 +293,8 @@ def _users_match(users: Users, subject: Subject) -> bool:
 def _application_reason(apps: Applications, sign_in: SignIn) -> Reason | None:
     if sign_in.user_action is not None:
         return None if sign_in.user_action in apps.include_user_actions else Reason.USER_ACTIONS
+    if not apps.include_applications and apps.include_user_actions:
+        return Reason.USER_ACTIONS
     if sign_in.app_id is None or not apps.include_applications or NONE in apps.include_applications:
         return Reason.APPLICATION
     if ALL in apps.exclude_applications or sign_in.app_id in apps.exclude_applications:
