@@ -994,3 +994,23 @@ def what_if(
             if e.policy.id not in found or (e.applies and not found[e.policy.id].applies):
                 found[e.policy.id] = e
     return [(rows[i], found[i]) for i in rows if i in found]
+
+
+# -- the sign-in log's words ----------------------------------------------------------------------------
+def applied_policies_json(decision: access.Decision, beta: bool = True) -> list[dict[str, Any]]:
+    """Graph's `appliedConditionalAccessPolicies[]` for a sign-in log entry; `beta` adds the strength."""
+    out = []
+    for e in decision.policies:
+        item: dict[str, Any] = {
+            "id": e.policy.id, "displayName": e.policy.display_name,
+            "enforcedGrantControls": list(e.enforced_grant_controls),
+            "enforcedSessionControls": list(e.enforced_session_controls), "result": str(e.result),
+        }
+        if beta:
+            strength = e.strength
+            item["authenticationStrength"] = None if strength is None else {
+                "authenticationStrengthId": strength.strength.id, "displayName": strength.strength.display_name,
+                "authenticationStrengthResult": str(strength.result if e.applies else strengths.StrengthResult.NOT_SET),
+            }
+        out.append(item)
+    return out

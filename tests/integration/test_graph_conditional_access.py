@@ -437,3 +437,20 @@ def test_live_evaluation_steps_up_and_blocks(graph: Graph, tenant: dict[str, Any
         assert bob.outcome is Outcome.STEP_UP
         assert bob.requirements[0].alternatives[0].challenges == (frozenset({MethodMode.FIDO2}),)
         assert bob.requirements[0].alternatives[0].passkeys == (PasskeyEvidence(YUBIKEY, True, True),)
+
+
+def test_sign_in_log_words(graph: Graph, tenant: dict[str, Any]) -> None:
+    now = datetime.now(UTC)
+    with graph.db.transaction() as session:
+        decision = ca.evaluate(session, user_id=tenant["bob"], now=now, app_id=ADMIN_API_APP_ID,
+                               evidence=Evidence(frozenset({MethodMode.TAP_MULTI_USE}), now))
+    entries = {e["displayName"]: e for e in ca.applied_policies_json(decision)}
+    admin = entries["Phishing resistant for the admin API"]
+    assert admin["result"] == "failure" and admin["enforcedGrantControls"] == ["RequireAuthenticationStrength"]
+    assert admin["authenticationStrength"] == {"authenticationStrengthId": PHISHING_RESISTANT,
+                                               "displayName": "Phishing resistant MFA",
+                                               "authenticationStrengthResult": "singleChallengeRequired"}
+    assert entries["Disabled block"]["result"] == "notEnabled"
+    assert entries["Report MFA for the app"]["result"] == "reportOnlyNotApplied"
+    assert "authenticationStrength" not in ca.applied_policies_json(decision, beta=False)[0]
+    assert decision.status == "failure"

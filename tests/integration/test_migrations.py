@@ -69,3 +69,37 @@ def test_upgrade_to_0003_keeps_apps_and_secrets_as_confidential_clients(db: Data
     empty_tables(db)
     _alembic(db, "0002", down=True)
     db.migrate()
+
+
+def test_0007_adds_the_conditional_access_tables_and_drops_them_on_downgrade(db: Database) -> None:
+    """Schema 0007 (strengths, Conditional Access, named locations): plain CREATE TABLEs over existing data."""
+    from sqlalchemy import inspect
+
+    from passgate.store.tables import AuthenticationStrength, ConditionalAccessPolicy, NamedLocation
+
+    new_tables = {"authentication_strengths", "conditional_access_policies", "named_locations"}
+    empty_tables(db)
+    now = datetime.now(UTC)
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO groups (id, display_name, mail_nickname, security_enabled, created_at)"
+                          " VALUES ('g1', 'Sales', 'sales', true, :now)"), {"now": now})
+    _alembic(db, "0003", down=True)
+    try:
+        assert not new_tables & set(inspect(db.engine).get_table_names())
+    finally:
+        db.migrate()
+    assert new_tables <= set(inspect(db.engine).get_table_names())
+    with db.transaction() as s:
+        s.add(AuthenticationStrength(id="s1", display_name="Custom", description="", allowed_combinations=["fido2"],
+                                     combination_configurations=[], passkey_requirements=None, created_at=now,
+                                     modified_at=now))
+        s.add(ConditionalAccessPolicy(id="p1", display_name="P", state="disabled", document={"a": 1}, created_at=now,
+                                      modified_at=now))
+        s.add(NamedLocation(id="l1", display_name="L", document={"ipRanges": []}, created_at=now, modified_at=now))
+    with db.transaction() as s:
+        strength = s.get(AuthenticationStrength, "s1")
+        assert strength is not None and strength.allowed_combinations == ["fido2"]
+        assert s.get(ConditionalAccessPolicy, "p1") is not None and s.get(NamedLocation, "l1") is not None
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT display_name FROM groups")).scalar_one() == "Sales"
+    empty_tables(db)
