@@ -246,7 +246,8 @@ def create_strength(session: Session, ctx: RequestContext, body: dict[str, Any])
     return _strength_value(row)
 
 
-def update_strength(session: Session, ctx: RequestContext, strength_id: str, body: dict[str, Any]) -> None:
+def update_strength(session: Session, ctx: RequestContext, strength_id: str, body: dict[str, Any],
+                    override: bool = False) -> None:
     code = errors.INVALID_REQUEST
     row = _custom_row(session, strength_id)
     if "allowedCombinations" in body:
@@ -262,6 +263,7 @@ def update_strength(session: Session, ctx: RequestContext, strength_id: str, bod
     row.modified_at = ctx.now
     _audit_strength(session, ctx, "Update authentication strength", "Update", row.id, row.display_name, old,
                     _strength_snapshot(row))
+    _refuse_strength_lockout(session, ctx, row.id, override)
 
 
 def strength_usage(session: Session, strength_id: str) -> list[ConditionalAccessPolicy]:
@@ -283,7 +285,7 @@ def delete_strength(session: Session, ctx: RequestContext, strength_id: str) -> 
 
 
 def update_allowed_combinations(
-    session: Session, ctx: RequestContext, strength_id: str, body: dict[str, Any]
+    session: Session, ctx: RequestContext, strength_id: str, body: dict[str, Any], override: bool = False
 ) -> tuple[list[str], list[str], list[ConditionalAccessPolicy]]:
     """(previous, current, referencing policies), Graph's updateAllowedCombinationsResult."""
     code = errors.STRENGTH_COMBINATION_INVALID
@@ -299,6 +301,7 @@ def update_allowed_combinations(
     row.modified_at = ctx.now
     _audit_strength(session, ctx, "Update authentication strength", "Update", row.id, row.display_name, old,
                     _strength_snapshot(row))
+    _refuse_strength_lockout(session, ctx, row.id, override)
     return previous, current, strength_usage(session, row.id)
 
 
@@ -326,7 +329,7 @@ def _configuration(row: AuthenticationStrength, body: Any, config_id: str | None
 
 
 def add_combination_configuration(
-    session: Session, ctx: RequestContext, strength_id: str, body: dict[str, Any]
+    session: Session, ctx: RequestContext, strength_id: str, body: dict[str, Any], override: bool = False
 ) -> strengths.CombinationConfiguration:
     row = _custom_row(session, strength_id)
     if row.combination_configurations:
@@ -338,6 +341,7 @@ def add_combination_configuration(
     row.modified_at = ctx.now
     _audit_strength(session, ctx, "Update authentication strength", "Update", row.id, row.display_name, old,
                     _strength_snapshot(row))
+    _refuse_strength_lockout(session, ctx, row.id, override)
     return _configuration_value(config)
 
 
@@ -358,7 +362,8 @@ def get_combination_configuration(session: Session, strength_id: str, config_id:
 
 
 def update_combination_configuration(
-    session: Session, ctx: RequestContext, strength_id: str, config_id: str, body: dict[str, Any]
+    session: Session, ctx: RequestContext, strength_id: str, config_id: str, body: dict[str, Any],
+    override: bool = False,
 ) -> None:
     row = _custom_row(session, strength_id)
     index = _config_index(row, config_id)
@@ -373,6 +378,7 @@ def update_combination_configuration(
     row.modified_at = ctx.now
     _audit_strength(session, ctx, "Update authentication strength", "Update", row.id, row.display_name, old,
                     _strength_snapshot(row))
+    _refuse_strength_lockout(session, ctx, row.id, override)
 
 
 def delete_combination_configuration(session: Session, ctx: RequestContext, strength_id: str, config_id: str) -> None:
@@ -933,6 +939,13 @@ def _refuse_lockout(session: Session, ctx: RequestContext, row_id: str, doc: dic
                "requires a strength none of them can meet with the methods they have registered.")
             + " Send the header 'Passgate-Override-Lockout: true' to save it anyway.",
         )
+
+
+def _refuse_strength_lockout(session: Session, ctx: RequestContext, strength_id: str, override: bool) -> None:
+    """A stricter strength can lock administrators out through the enabled policies that require it."""
+    session.flush()
+    for row in strength_usage(session, strength_id):
+        _refuse_lockout(session, ctx, row.id, row.document, override)
 
 
 def _audit_policy(session: Session, ctx: RequestContext, activity: str, operation: str, row_id: str, name: str,

@@ -454,3 +454,25 @@ def test_sign_in_log_words(graph: Graph, tenant: dict[str, Any]) -> None:
     assert entries["Report MFA for the app"]["result"] == "reportOnlyNotApplied"
     assert "authenticationStrength" not in ca.applied_policies_json(decision, beta=False)[0]
     assert decision.status == "failure"
+
+
+def test_a_stricter_strength_cannot_lock_administrators_out_either(graph: Graph) -> None:
+    admin = _admin(graph)
+    _give_passkey(graph.db, admin["id"], synced=True)
+    strengths = "/identity/conditionalAccess/authenticationStrength/policies"
+    sid = graph.post(strengths, {"displayName": "Admin keys", "allowedCombinations": ["fido2"]}).json()["id"]
+    policy = _policy("Admin keys for the admin API", {"includeRoles": [GLOBAL_ADMINISTRATOR]},
+                     {"operator": "OR", "authenticationStrength": {"id": sid}},
+                     apps={"includeApplications": [ADMIN_API_APP_ID]})
+    assert graph.post(POLICIES, policy).status_code == 201
+    stricter = {"passgatePasskeyRequirements": {"requireAttested": False, "requireDeviceBound": True}}
+    refused = graph.patch(f"{strengths}/{sid}", stricter)
+    assert refused.status_code == 409, refused.text
+    assert "'Admin keys for the admin API'" in error_of(refused)["message"]
+    assert graph.get(f"{strengths}/{sid}").json()["passgatePasskeyRequirements"]["requireDeviceBound"] is False
+    other_model = {"@odata.type": "#microsoft.graph.fido2CombinationConfiguration",
+                   "allowedAAGUIDs": ["de1e552d-db1d-4423-a619-566b625cdc84"], "appliesToCombinations": ["fido2"]}
+    assert graph.post(f"{strengths}/{sid}/combinationConfigurations", other_model).status_code == 409
+    assert graph.get(f"{strengths}/{sid}/combinationConfigurations").json()["value"] == []
+    forced = graph.patch(f"{strengths}/{sid}", stricter, headers={"Passgate-Override-Lockout": "true"})
+    assert forced.status_code == 204

@@ -15,6 +15,7 @@ from ..context import RequestContext
 from ..core import strengths
 from . import odata
 from .base import graph_json, json_body, no_content, odata_context, require, transaction
+from .policies import OVERRIDE_HEADER
 
 router = APIRouter()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,6 +48,10 @@ MODE_DETAILS: tuple[tuple[str, str, str], ...] = (
     ("qrCodePin", "qrCodePin", "QR code"),
 )
 assert tuple(m for m, _, _ in MODE_DETAILS) == strengths.ALL_MODES
+
+
+def _override(request: Request) -> bool:
+    return request.headers.get(OVERRIDE_HEADER, "").lower() == "true"
 
 
 def _entity(request: Request, body: dict[str, Any], fragment: str = ENTITY_SET + "/$entity") -> dict[str, Any]:
@@ -92,7 +97,7 @@ def get_strength(strength_id: str, request: Request, ctx: RequestContext = Depen
 async def update_strength(strength_id: str, request: Request, ctx: RequestContext = Depends(WRITE)) -> Response:
     body = await json_body(request)
     with transaction(request) as session:
-        ca.update_strength(session, ctx, strength_id, body)
+        ca.update_strength(session, ctx, strength_id, body, _override(request))
     return no_content(ctx)
 
 
@@ -108,7 +113,8 @@ async def update_allowed_combinations(strength_id: str, request: Request,
                                       ctx: RequestContext = Depends(WRITE)) -> Response:
     body = await json_body(request)
     with transaction(request) as session:
-        previous, current, policies = ca.update_allowed_combinations(session, ctx, strength_id, body)
+        previous, current, policies = ca.update_allowed_combinations(session, ctx, strength_id, body,
+                                                                            _override(request))
     return graph_json(ctx, {
         "@odata.context": odata_context(request, "microsoft.graph.updateAllowedCombinationsResult"),
         "additionalInformation": None,
@@ -150,7 +156,7 @@ def list_configurations(strength_id: str, request: Request, ctx: RequestContext 
 async def create_configuration(strength_id: str, request: Request, ctx: RequestContext = Depends(WRITE)) -> Response:
     body = await json_body(request)
     with transaction(request) as session:
-        config = ca.add_combination_configuration(session, ctx, strength_id, body)
+        config = ca.add_combination_configuration(session, ctx, strength_id, body, _override(request))
     fragment = f"{ENTITY_SET}('{strength_id.lower()}')/combinationConfigurations/$entity"
     return graph_json(ctx, _entity(request, ca.combination_configuration_document(config), fragment), status=201)
 
@@ -169,7 +175,7 @@ async def update_configuration(strength_id: str, config_id: str, request: Reques
                                ctx: RequestContext = Depends(WRITE)) -> Response:
     body = await json_body(request)
     with transaction(request) as session:
-        ca.update_combination_configuration(session, ctx, strength_id, config_id, body)
+        ca.update_combination_configuration(session, ctx, strength_id, config_id, body, _override(request))
         config = ca.get_combination_configuration(session, strength_id, config_id)
     fragment = f"{ENTITY_SET}('{strength_id.lower()}')/combinationConfigurations/$entity"
     return graph_json(ctx, _entity(request, ca.combination_configuration_document(config), fragment))
