@@ -297,3 +297,65 @@ ADMIN_LOCKOUT = _code(
     "This change would leave no Global Administrator able to sign in with a passkey.",
     "Give an administrator a passkey the new policy allows first, or confirm with the override header.",
 )
+
+# -- legacy methods: password and TOTP (softwareOath) ----------------------------------------
+INVALID_USERNAME_OR_PASSWORD = _code(
+    50126, "InvalidUserNameOrPassword", 400,
+    "The username or password is not right.",
+    "Check your password for typing mistakes (and Caps Lock) and try again, or sign in another way.",
+)
+PASSWORD_NOT_ENABLED_FOR_USER = _code(
+    135150, "PasswordMethodNotEnabledForUser", 403,
+    "Passwords are not enabled for your account by the authentication methods policy.",
+    "Sign in another way, or ask your administrator to include you in the Password method policy.",
+)
+SOFTWARE_OATH_NOT_ENABLED_FOR_USER = _code(
+    135151, "SoftwareOathMethodNotEnabledForUser", 403,
+    "Authenticator app codes (TOTP) are not enabled for your account by the authentication methods policy.",
+    "Use another method, or ask your administrator to include you in the Software OATH tokens policy.",
+)
+PASSWORD_TOO_WEAK = _code(
+    135152, "PasswordTooWeak", 400,
+    "This password is not allowed.",
+    "Choose a longer password that is not a common one and does not contain your username.",
+)
+VERIFICATION_CODE_INVALID = _code(
+    135153, "VerificationCodeInvalid", 400,
+    "That verification code is not right.",
+    "Type the 6-digit code your authenticator app shows now; check that your device's clock is correct.",
+)
+VERIFICATION_CODE_ALREADY_USED = _code(
+    135154, "VerificationCodeAlreadyUsed", 400,
+    "That verification code was already used once and cannot be used again.",
+    "Wait for your authenticator app to show a new code, then type that one.",
+)
+TOO_MANY_WRONG_SECRETS = _code(
+    135155, "TooManyWrongPasswordsOrCodes", 429,
+    "Too many wrong passwords or codes; sign-in with them is paused for a while.",
+    "Wait 15 minutes before trying again, or sign in with a passkey.",
+)
+VERIFICATION_CODE_REQUIRED = _code(
+    135156, "VerificationCodeRequiredInterrupt", 401,
+    "The password was right; the sign-in now needs a code from your authenticator app.",
+    "Type the 6-digit code your authenticator app shows to finish signing in.",
+)
+PENDING_SIGN_IN_NOT_FOUND = _code(
+    135157, "PendingSignInNotFound", 400,
+    "This sign-in step has expired, was already finished, or was started in another browser.",
+    "Start again: type your username and password.",
+)
+CURRENT_PASSWORD_REQUIRED = _code(
+    135158, "CurrentPasswordRequired", 403,
+    "Changing your password needs your current password or a sign-in within the last 10 minutes.",
+    "Type your current password, or sign out and sign in again, then change it.",
+)
+AUTHENTICATOR_SETUP_EXPIRED = _code(
+    135159, "AuthenticatorAppSetupExpired", 400,
+    "This authenticator app set-up has expired, was already finished, or was started in another browser.",
+    "Select “Add authenticator app” again and scan the new QR code.",
+)
+TOO_MANY_AUTHENTICATOR_APPS = _code(
+    135160, "TooManyAuthenticatorApps", 409,
+    "You already have the most authenticator apps allowed.",
+    "Delete an authenticator app you no longer use, then add the new one.",
+)
