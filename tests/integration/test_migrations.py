@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from passgate.store.db import MIGRATIONS, Database
 from tests.conftest import empty_tables
@@ -68,4 +68,40 @@ def test_upgrade_to_0003_keeps_apps_and_secrets_as_confidential_clients(db: Data
         assert secret is not None and secret.display_name is None
     empty_tables(db)
     _alembic(db, "0002", down=True)
+    db.migrate()
+
+
+def test_upgrade_to_0006_backfills_what_each_session_proved(db: Database) -> None:
+    """Schema 0006 (legacy methods): existing sessions get auth_methods from how they signed in (a pass
+    session is one-time when the user's pass is); the downgrade drops the new tables and column again."""
+    from passgate.store.tables import BrowserSession
+
+    empty_tables(db)
+    _alembic(db, "0003", down=True)
+    try:
+        now = datetime.now(UTC)
+        with db.engine.begin() as conn:
+            for uid, handle in (("u1", b"a" * 32), ("u2", b"b" * 32), ("u3", b"c" * 32)):
+                conn.execute(text(
+                    "INSERT INTO users (id, user_principal_name, display_name, account_enabled, webauthn_handle,"
+                    " created_at) VALUES (:id, :upn, 'U', true, :h, :now)"),
+                    {"id": uid, "upn": f"{uid}@example.com", "h": handle, "now": now})
+            conn.execute(text(
+                "INSERT INTO temporary_access_passes (id, user_id, pass_hash, created_at, start_at, lifetime_minutes,"
+                " is_usable_once) VALUES ('t2', 'u2', 'x', :now, :now, 60, true)"), {"now": now})
+            for sid, uid, method in (("s1", "u1", "passkey"), ("s2", "u2", "temporaryAccessPass"),
+                                     ("s3", "u3", "temporaryAccessPass")):
+                conn.execute(text(
+                    "INSERT INTO sessions (id, token_hash, user_id, auth_time, expires_at, method, amr)"
+                    " VALUES (:id, :th, :uid, :now, :now, :m, '[]')"),
+                    {"id": sid, "th": sid * 20, "uid": uid, "now": now, "m": method})
+    finally:
+        db.migrate()
+    with db.transaction() as s:
+        proved = {sid: s.get(BrowserSession, sid).auth_methods for sid in ("s1", "s2", "s3")}  # type: ignore[union-attr]
+    assert proved == {"s1": ["fido2"], "s2": ["temporaryAccessPassOneTime"], "s3": ["temporaryAccessPassMultiUse"]}
+    empty_tables(db)
+    _alembic(db, "0003", down=True)
+    with db.engine.connect() as conn:
+        assert "auth_methods" not in {c["name"] for c in inspect(conn).get_columns("sessions")}
     db.migrate()

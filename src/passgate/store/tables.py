@@ -154,8 +154,35 @@ class BrowserSession(Base):
     # What the sign-in actually was: "passkey" or "temporaryAccessPass", and its amr values.
     method: Mapped[str] = mapped_column(String(32))
     amr: Mapped[list[Any]] = mapped_column(default=list)
+    # The Graph authenticationMethodModes the sign-in satisfied (core.values.MethodMode), for strengths.
+    auth_methods: Mapped[list[Any]] = mapped_column(default=list)
     passkey_id: Mapped[str | None] = mapped_column(String(36))
     ended_at: Mapped[datetime | None]
+
+
+class Password(Base):
+    """A user's password (argon2id). Graph gives every user's password method the same fixed id."""
+
+    __tablename__ = "passwords"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]  # when it was last set (Graph's createdDateTime)
+
+
+class SoftwareOathMethod(Base):
+    """A TOTP authenticator app (RFC 6238, SHA-1, 6 digits, 30 s)."""
+
+    __tablename__ = "software_oath_methods"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Kept as given (base32): checking a code needs the seed itself, so it cannot be hashed. It is shown once,
+    # at registration, and never logged or returned afterwards.
+    secret: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(256))
+    # The last time-step accepted: a code of that step or an earlier one is a replay.
+    last_counter: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
 
 
 class App(Base):
