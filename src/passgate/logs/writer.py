@@ -23,6 +23,8 @@ class SignInAttempt:
     app_id: str | None = None
     app_display_name: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # A step that succeeded but does not finish the sign-in (a second factor is due) is logged with this code.
+    interrupted: PassgateError | None = None
 
 
 def record_sign_in(

@@ -154,10 +154,10 @@ def decide(session: Session, settings: Settings, ctx: RequestContext, req: Reque
     target = user
     if target is None and p.get("login_hint"):
         target = session.scalar(select(User).where(User.user_principal_name == p["login_hint"].strip().lower()))
-    if wanted and wanted != grants.ACR_TAP and target is not None and not grants.user_can_reach(
-            session, target.id, wanted):
+    if wanted and grants.acr_level(wanted) > grants.acr_level(grants.ACR_TAP) and target is not None and not \
+            grants.user_can_reach(session, target.id, wanted):
         raise AuthorizeError("unmet_authentication_requirements",
-                             f"acr_values asks for {wanted}, and this account has no passkey that gives it.")
+                             f"acr_values asks for {wanted}, and this account has no method that gives it.")
     reason = must_sign_in()
     if reason is None and browser is not None and user is not None:
         if wanted and grants.acr_level(grants.acr_of(browser)) < grants.acr_level(wanted):
@@ -167,7 +167,7 @@ def decide(session: Session, settings: Settings, ctx: RequestContext, req: Reque
                                  p["nonce"], p["code_challenge"], p["code_challenge_method"])
         # The sign-in log shows each app a session signed in to, with what the session was.
         record_sign_in(session, ctx, SignInAttempt(
-            method="Temporary Access Pass" if browser.method == flow.TAP else "Passkey", user=user,
+            method=flow.label_of(browser), user=user,
             app_id=req.app.app_id, app_display_name=req.app.display_name,
             method_detail="Previously satisfied" if not fresh else None,
             details={"sessionId": browser.id, "acr": grants.acr_of(browser), "amr": list(browser.amr),

@@ -16,8 +16,8 @@ from ..core import errors
 from ..core.errors import PassgateError
 from ..graph.base import iso, json_body, usable_text
 from ..passkeys import aaguids, challenges, registry
-from ..signin import flow, sessions, taps
-from ..store.tables import BrowserSession, Passkey, User
+from ..signin import flow, oath, passwords, sessions, taps
+from ..store.tables import BrowserSession, Passkey, SoftwareOathMethod, User
 from .deps import Services, request_context, services
 
 router = APIRouter(prefix="/api")
@@ -57,6 +57,16 @@ def _text(body: dict[str, Any], key: str, required: bool = True) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > 512:
+        raise PassgateError(errors.INVALID_REQUEST, f"'{key}' must be a non-empty string.")
+    if not usable_text(value):
+        raise PassgateError(errors.INVALID_REQUEST, f"'{key}' contains characters that cannot be stored.")
+    return value
+
+
+def _secret(body: dict[str, Any], key: str) -> str:
+    """A password as typed: spaces are part of it, so it is not stripped."""
+    value = body.get(key)
+    if not isinstance(value, str) or not value or len(value) > 1024:
         raise PassgateError(errors.INVALID_REQUEST, f"'{key}' must be a non-empty string.")
     if not usable_text(value):
         raise PassgateError(errors.INVALID_REQUEST, f"'{key}' contains characters that cannot be stored.")
@@ -113,6 +123,36 @@ async def tap_sign_in(request: Request, response: Response, ctx: RequestContext 
     signed = flow.tap_sign_in(svc.db, ctx, svc.settings, upn, secret)
     set_session_cookie(request, response, signed)
     return {"userPrincipalName": signed.user.user_principal_name, "redirect": "/mysecurityinfo"}
+
+
+def _signed_in_answer(request: Request, response: Response, result: flow.SignedIn | flow.SecondStepRequired) -> Any:
+    if isinstance(result, flow.SecondStepRequired):
+        return {"userPrincipalName": result.user.user_principal_name, "secondFactor": result.method,
+                "pending": result.pending, "pendingExpiresDateTime": iso(result.expires_at)}
+    set_session_cookie(request, response, result)
+    return {"userPrincipalName": result.user.user_principal_name, "redirect": "/mysecurityinfo"}
+
+
+@router.post("/signin/password")
+async def password_sign_in(request: Request, response: Response, ctx: RequestContext = Depends(_ctx)) -> Any:
+    """A right password gives a session, or (with an authenticator app) `secondFactor` and a `pending` token
+    for /api/signin/code, usable only from this browser."""
+    body = await json_body(request)
+    upn = _text(body, "username") or ""
+    password = _secret(body, "password")
+    svc = services(request)
+    result = flow.password_sign_in(svc.db, ctx, svc.settings, agent_binding(request, response), upn, password)
+    return _signed_in_answer(request, response, result)
+
+
+@router.post("/signin/code")
+async def code_sign_in(request: Request, response: Response, ctx: RequestContext = Depends(_ctx)) -> Any:
+    body = await json_body(request)
+    pending = _text(body, "pending") or ""
+    code = _text(body, "code") or ""
+    svc = services(request)
+    return _signed_in_answer(request, response, flow.code_sign_in(svc.db, ctx, svc.settings, agent_of(request),
+                                                                  pending, code))
 
 
 @router.post("/signout")
@@ -181,15 +221,34 @@ def me(request: Request, ctx: RequestContext = Depends(_ctx)) -> dict[str, Any]:
                 "startDateTime": iso(tap.start_at),
                 "methodUsabilityReason": taps.usability(session, tap, ctx.now).value,
             }
+        legacy = legacy_methods_json(session, user)
     return {
         "id": user.id,
         "userPrincipalName": user.user_principal_name,
         "displayName": user.display_name,
         "signedInWith": browser_session.method,
+        "authMethods": list(browser_session.auth_methods or []),
         "sessionExpiresDateTime": iso(browser_session.expires_at),
         "passkeys": [passkey_json(p) for p in passkeys],
         "temporaryAccessPass": tap_json,
+        **legacy,
         "rpId": svc.settings.rp_id,
+    }
+
+
+def oath_json(row: SoftwareOathMethod) -> dict[str, Any]:
+    return {"id": row.id, "displayName": row.display_name, "createdDateTime": iso(row.created_at),
+            "lastUsedDateTime": iso(row.last_used_at)}
+
+
+def legacy_methods_json(session: Any, user: User) -> dict[str, Any]:
+    """The user's password and authenticator apps, and whether the policy lets them set them up."""
+    row = passwords.password_of(session, user)
+    return {
+        "password": {"id": passwords.METHOD_ID, "lastSetDateTime": iso(row.created_at)} if row else None,
+        "softwareOathMethods": [oath_json(m) for m in oath.methods_of(session, user.id)],
+        "passwordAllowed": passwords.allowed_for(session, user),
+        "softwareOathAllowed": oath.allowed_for(session, user),
     }
 
 
@@ -240,4 +299,73 @@ def delete(passkey_id: str, request: Request, ctx: RequestContext = Depends(_ctx
     with svc.db.transaction(write=True) as session:
         user = session.merge(user)
         registry.remove(session, ctx, user, registry.get(session, user, passkey_id), self_service=True)
+    return Response(status_code=204)
+
+
+# -- password and authenticator apps -----------------------------------------------------------
+FRESH_SIGN_IN_MINUTES = 10
+
+
+@router.post("/me/password", status_code=204)
+async def set_password(request: Request, ctx: RequestContext = Depends(_ctx)) -> Response:
+    """Set or change the password: the current one must be given, unless the sign-in is fresh (10 minutes)."""
+    body = await json_body(request)
+    new = _secret(body, "newPassword")
+    current = _secret(body, "currentPassword") if body.get("currentPassword") not in (None, "") else None
+    svc = services(request)
+    browser_session, user = signed_in(request, svc, ctx)
+    ctx = as_user_actor(ctx, user)
+    with svc.db.transaction(write=True) as session:
+        user = session.merge(user)
+        passwords.require_allowed(session, user)
+        fresh = (ctx.now - browser_session.auth_time).total_seconds() <= FRESH_SIGN_IN_MINUTES * 60
+        existing = passwords.password_of(session, user)
+        if current is not None and existing is not None:
+            if not passwords.matches(existing, current):
+                raise PassgateError(errors.INVALID_USERNAME_OR_PASSWORD, "The current password is not right.")
+        elif not fresh:
+            raise PassgateError(errors.CURRENT_PASSWORD_REQUIRED)
+        passwords.set_password(session, ctx, user, new, self_service=True)
+    return Response(status_code=204)
+
+
+@router.post("/me/softwareoath/options")
+async def oath_options(request: Request, response: Response, ctx: RequestContext = Depends(_ctx)) -> Any:
+    """A new TOTP seed for this browser to show as a QR code (and as text); saved only when confirmed."""
+    if await request.body():
+        await json_body(request)
+    svc = services(request)
+    _, user = signed_in(request, svc, ctx)
+    binding = agent_binding(request, response)
+    with svc.db.transaction(write=True) as session:
+        user = session.merge(user)
+        enrolment = oath.start_enrolment(session, ctx, svc.settings, binding, user)
+    return {"secret": enrolment.secret, "uri": enrolment.uri, "qrCode": enrolment.qr_svg,
+            "expiresInSeconds": svc.settings.challenge_seconds}
+
+
+@router.post("/me/softwareoath", status_code=201)
+async def oath_register(request: Request, ctx: RequestContext = Depends(_ctx)) -> Any:
+    body = await json_body(request)
+    secret = _text(body, "secret") or ""
+    code = _text(body, "code") or ""
+    name = _text(body, "displayName", required=False)
+    svc = services(request)
+    _, user = signed_in(request, svc, ctx)
+    ctx = as_user_actor(ctx, user)
+    with svc.db.transaction(write=True) as session:
+        user = session.merge(user)
+        row = oath.confirm_enrolment(session, ctx, agent_of(request), user, secret, code, name)
+        return oath_json(row)
+
+
+@router.delete("/me/softwareoath/{method_id}", status_code=204)
+def oath_delete(method_id: str, request: Request, ctx: RequestContext = Depends(_ctx)) -> Response:
+    svc = services(request)
+    _, user = signed_in(request, svc, ctx)
+    ctx = as_user_actor(ctx, user)
+    with svc.db.transaction(write=True) as session:
+        user = session.merge(user)
+        oath.require_allowed(session, user)
+        oath.delete(session, ctx, user, oath.get(session, user, method_id), self_service=True)
     return Response(status_code=204)
