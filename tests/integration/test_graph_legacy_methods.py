@@ -53,14 +53,15 @@ def test_configurations_default_off_patch_and_reset(graph: Graph, config_id: str
     answer = graph.patch(f"{CONFIGS}/{config_id.upper()}", {
         "@odata.type": odata_type, "state": "enabled",
         "includeTargets": [{"targetType": "group", "id": group["id"], "isRegistrationRequired": False}],
-        "excludeTargets": [{"targetType": "group", "id": "all_users"}][:0],
+        "excludeTargets": [],
     })
     assert answer.status_code == 204, answer.text
     stored = graph.get(f"{CONFIGS}/{config_id}").json()
     assert stored["state"] == "enabled" and stored["includeTargets"][0]["id"] == group["id"]
     (audit,) = [a for a in graph.audits("Authentication Methods Policy Update")
                 if a.target_resources[0]["id"] == config_id]
-    changed = {m["displayName"]: (m["oldValue"], m["newValue"]) for m in audit.target_resources[0]["modifiedProperties"]}
+    modified = audit.target_resources[0]["modifiedProperties"]
+    changed = {m["displayName"]: (m["oldValue"], m["newValue"]) for m in modified}
     assert changed["state"] == ("disabled", "enabled")
     listed = graph.get("/policies/authenticationMethodsPolicy").json()["authenticationMethodConfigurations"]
     assert any(c["id"] == config_id and c["state"] == "enabled" for c in listed)
@@ -190,6 +191,6 @@ def test_methods_collection_lists_the_password(graph: Graph) -> None:
     base = f"/users/{user['id']}/authentication"
     graph.post(f"{base}/passwordMethods/{PASSWORD_ID}/resetPassword", {"newPassword": GOOD})
     methods = graph.get(f"{base}/methods").json()["value"]
-    assert [m for m in methods if m["id"] == PASSWORD_ID][0]["@odata.type"] == (
+    assert next(m for m in methods if m["id"] == PASSWORD_ID)["@odata.type"] == (
         "#microsoft.graph.passwordAuthenticationMethod")
     assert graph.get(f"{base}/methods/{PASSWORD_ID}").json()["password"] is None
