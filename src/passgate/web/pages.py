@@ -18,7 +18,7 @@ from ..core import errors
 from ..core.errors import ErrorCode
 from ..core.values import UsabilityReason
 from ..passkeys import registry
-from ..signin import flow, sessions, taps
+from ..signin import flow, oath, passwords, sessions, taps
 from ..store.tables import BrowserSession, User
 from .api import passkey_json
 from .deps import request_context, services
@@ -50,6 +50,10 @@ TAP_STATES = {
     UsabilityReason.ONE_TIME_USED: "Used (it was valid for one sign-in)",
 }
 PASSKEY_TYPES = {"deviceBound": "Device-bound", "synced": "Synced"}
+SIGNED_IN_WITH = {
+    flow.TAP_LABEL: "Temporary Access Pass", flow.PASSWORD_LABEL: "Password",
+    flow.OATH_LABEL: "Password and authenticator app code",
+}
 
 
 def _asset_version() -> str:
@@ -90,7 +94,7 @@ def security_info_view(
 ) -> dict[str, Any]:
     """What the Security info page shows, from the same facts GET /api/me returns."""
     passkeys = []
-    signed_in_with = "Temporary Access Pass" if browser_session.method == flow.TAP else "Passkey"
+    signed_in_with = SIGNED_IN_WITH.get(flow.label_of(browser_session), "Passkey")
     for p in registry.of_user(session, user.id):
         facts = passkey_json(p)
         facts["typeLabel"] = PASSKEY_TYPES.get(p.passkey_type, p.passkey_type)
@@ -111,6 +115,9 @@ def security_info_view(
             "start": _when(row.start_at),
             "end": _when(taps.expiry(row)),
         }
+    password = passwords.password_of(session, user)
+    apps = [{"id": m.id, "displayName": m.display_name, "created": _when(m.created_at),
+             "lastUsed": _when(m.last_used_at)} for m in oath.methods_of(session, user.id)]
     names = {p["displayName"] for p in passkeys}
     number = len(passkeys) + 1
     while f"Passkey {number}" in names:
@@ -123,6 +130,10 @@ def security_info_view(
         "sessionEnds": _when(browser_session.expires_at),
         "passkeys": passkeys,
         "tap": tap,
+        "password": {"lastSet": _when(password.created_at)} if password is not None else None,
+        "oathMethods": apps,
+        "passwordAllowed": passwords.allowed_for(session, user),
+        "oathAllowed": oath.allowed_for(session, user),
     }
 
 
