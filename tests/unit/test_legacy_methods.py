@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyotp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,6 +12,7 @@ from passgate.core import legacy_methods as lm
 from passgate.core.errors import PassgateError
 from passgate.core.policy import ALL_USERS, Member, Target
 from passgate.core.values import MethodMode
+from passgate.signin.oath import matching_step
 
 GROUP = "11111111-1111-1111-1111-111111111111"
 OTHER = "22222222-2222-2222-2222-222222222222"
@@ -102,3 +104,16 @@ def test_code_shape(code: str, ok: bool) -> None:
 def test_amr_per_rfc_8176() -> None:
     assert lm.amr_of(frozenset({MethodMode.PASSWORD})) == ["pwd"]
     assert lm.amr_of(frozenset({MethodMode.PASSWORD, MethodMode.SOFTWARE_OATH})) == ["pwd", "otp", "mfa"]
+
+
+@given(st.integers(10**8, 4 * 10**9), st.integers(-3, 3))
+def test_a_code_matches_its_own_step_within_one_step_of_now(moment: int, offset: int) -> None:
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    step = lm.time_step(moment) + offset
+    code = pyotp.TOTP(secret).generate_otp(step)
+    found = matching_step(secret, code, moment)
+    if abs(offset) <= lm.STEP_WINDOW:
+        assert found == step
+    else:  # another step in the window could share the code only by a 1-in-a-million coincidence
+        assert found is None or found != step
+    assert matching_step(secret, code[:5], moment) is None
