@@ -17,7 +17,7 @@ from passgate.signin import passwords
 from passgate.store.db import Database
 from passgate.store.tables import BrowserSession, DirectoryAudit, Password, SoftwareOathMethod
 from tests.integration.test_signin_legacy import PASSWORD, configure, password_step, with_password
-from tests.integration.test_signin_support import ORIGIN, error_of, signed_in_as, snapshot
+from tests.integration.test_signin_support import ORIGIN, error_of, sign_ins, signed_in_as, snapshot
 
 
 def age_session(db: Database, user_id: str, minutes: int) -> None:
@@ -51,6 +51,10 @@ def test_set_and_change_a_password(client: Any, db: Database) -> None:
     refused(db, client.post("/api/me/password", json={"newPassword": "another fine passphrase",
                                                       "currentPassword": "not the password"}),
             errors.INVALID_USERNAME_OR_PASSWORD)
+    # A wrong current password is a wrong guess like any other: logged, and counted towards the lock-out.
+    log = sign_ins(db)[-1]
+    assert (log.error_code, log.authentication_method, log.user_id) == (
+        errors.INVALID_USERNAME_OR_PASSWORD.number, "Password", user_id)
     assert client.post("/api/me/password", json={"newPassword": "another fine passphrase",
                                                  "currentPassword": PASSWORD}).status_code == 204
     with db.transaction() as session:
@@ -128,3 +132,16 @@ def test_the_page_shows_legacy_methods_only_when_the_policy_allows(client: Any, 
         session.add(SoftwareOathMethod(user_id=user_id, secret="JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
                                        display_name="Work phone", created_at=utcnow()))
     assert 'data-action="delete-oath"' in client.get("/mysecurityinfo").text
+
+
+def test_guessing_the_current_password_locks_out(client: Any, db: Database, settings: Any) -> None:
+    user_id = signed_in_as(client, db, "gil@example.com")
+    configure(db, methods_policy.PASSWORD)
+    assert client.post("/api/me/password", json={"newPassword": PASSWORD}).status_code == 204
+    age_session(db, user_id, 11)
+    change = {"newPassword": "another fine passphrase"}
+    for _ in range(settings.tap_failures_per_user):
+        error_of(client.post("/api/me/password", json={**change, "currentPassword": "a wrong guess"}),
+                 errors.INVALID_USERNAME_OR_PASSWORD)
+    refused(db, client.post("/api/me/password", json={**change, "currentPassword": PASSWORD}),
+            errors.TOO_MANY_WRONG_SECRETS)

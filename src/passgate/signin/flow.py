@@ -312,6 +312,21 @@ def password_sign_in(
     return run_attempt(db, ctx, PASSWORD_LABEL, body)
 
 
+def confirm_password(db: Database, ctx: RequestContext, settings: Settings, user_id: str, password: str) -> None:
+    """Re-authentication with the current password (to change it): wrong ones are logged and rate-limited
+    like sign-in attempts, so a borrowed session cannot be used to guess the password."""
+
+    def body(session: Session, attempt: SignInAttempt) -> None:
+        user = session.get(User, user_id)
+        attempt.user = user
+        attempt.details = {"reauthentication": True}
+        _refuse_if_rate_limited(session, ctx, settings, PASSWORD_LABEL, user, errors.TOO_MANY_WRONG_SECRETS)
+        if user is None or not passwords.matches(passwords.password_of(session, user), password):
+            raise PassgateError(errors.INVALID_USERNAME_OR_PASSWORD, "The current password is not right.")
+
+    run_attempt(db, ctx, PASSWORD_LABEL, body, log_success=False)
+
+
 def code_sign_in(
     db: Database, ctx: RequestContext, settings: Settings, binding: str, pending: str, code: str
 ) -> SignedIn:

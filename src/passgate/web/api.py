@@ -315,16 +315,16 @@ async def set_password(request: Request, ctx: RequestContext = Depends(_ctx)) ->
     svc = services(request)
     browser_session, user = signed_in(request, svc, ctx)
     ctx = as_user_actor(ctx, user)
+    with svc.db.transaction() as session:
+        passwords.require_allowed(session, user)
+        has_password = passwords.password_of(session, user) is not None
+    fresh = (ctx.now - browser_session.auth_time).total_seconds() <= FRESH_SIGN_IN_MINUTES * 60
+    if current is not None and has_password:
+        flow.confirm_password(svc.db, ctx, svc.settings, user.id, current)
+    elif not fresh:
+        raise PassgateError(errors.CURRENT_PASSWORD_REQUIRED)
     with svc.db.transaction(write=True) as session:
         user = session.merge(user)
-        passwords.require_allowed(session, user)
-        fresh = (ctx.now - browser_session.auth_time).total_seconds() <= FRESH_SIGN_IN_MINUTES * 60
-        existing = passwords.password_of(session, user)
-        if current is not None and existing is not None:
-            if not passwords.matches(existing, current):
-                raise PassgateError(errors.INVALID_USERNAME_OR_PASSWORD, "The current password is not right.")
-        elif not fresh:
-            raise PassgateError(errors.CURRENT_PASSWORD_REQUIRED)
         passwords.set_password(session, ctx, user, new, self_service=True)
     return Response(status_code=204)
 
