@@ -247,3 +247,32 @@ def test_evidence_of_a_passkey_session(client: Any, db: Database) -> None:
     assert proved.passkey.attested is (passkey["attestationLevel"] == "attested")
     assert proved.passkey.device_bound is (passkey["passkeyType"] == "deviceBound")
 
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/api/signin/password", {"username": "ora@example.com"}),
+    ("/api/signin/password", {"username": "ora@example.com", "password": 12345678901234}),
+    ("/api/signin/password", {"username": "ora@example.com", "password": "x" * 1025}),
+    ("/api/signin/password", {"username": "ora@example.com", "password": "bad\x00password"}),
+    ("/api/signin/password", {"password": PASSWORD}),
+    ("/api/signin/code", {"pending": "abc"}),
+    ("/api/signin/code", {"pending": "abc\x00", "code": "123456"}),
+    ("/api/signin/code", {"pending": ["abc"], "code": "123456"}),
+])
+def test_malformed_requests_are_refused_and_change_nothing(client: Any, db: Database, path: str,
+                                                           body: dict[str, Any]) -> None:
+    with_password(db, "ora@example.com")
+    refused_attempt(db, lambda: client.post(path, json=body), errors.INVALID_REQUEST, None)
+    refused_attempt(db, lambda: client.post(path, content=b"{not json", headers={"content-type": "application/json"}),
+                    errors.MALFORMED_JSON, None)
+
+
+def test_codes_that_are_not_six_ascii_digits_are_wrong_codes(client: Any, db: Database) -> None:
+    user_id = with_password(db, "pat@example.com")
+    with_app(db, user_id)
+    pending = password_step(client, "pat@example.com").json()["pending"]
+    right = pyotp.TOTP(SECRET).now()
+    for code in ("".join(chr(0xFF10 + int(d)) for d in right), right[:5], right + "0", "abcdef"):
+        refused_attempt(db, lambda code=code: code_step(client, pending, code), errors.VERIFICATION_CODE_INVALID,
+                        "OATH verification code")
+    assert code_step(client, pending, f" {right[:3]} {right[3:]} ").status_code == 200
