@@ -226,6 +226,34 @@ UNSUPPORTED_GRANT_TYPE = _code(
     "Use grant_type=client_credentials for automation.",
 )
 
+# -- log queries (/auditLogs): OData options the log read APIs refuse ------------------------
+UNSUPPORTED_FILTER = _code(
+    900030, "Request_UnsupportedQuery", 400,
+    "This $filter is not supported on this resource.",
+    "Filter only on the properties and operators the message lists, joined with 'and'.",
+)
+INVALID_FILTER_VALUE = _code(
+    900031, "Request_InvalidFilterValue", 400,
+    "A value in $filter has the wrong form for its property.",
+    "Write times as ISO 8601 UTC without quotes (2026-01-31T00:00:00Z), numbers without quotes, and "
+    "strings in single quotes.",
+)
+INVALID_TOP = _code(
+    900032, "Request_InvalidTop", 400,
+    "$top is out of range for this resource.",
+    "Give $top as a whole number from 1 to the maximum the message names, or leave it out.",
+)
+UNSUPPORTED_ORDER_BY = _code(
+    900033, "Request_UnsupportedOrderBy", 400,
+    "This $orderby is not supported on this resource.",
+    "Order by the time property the message names, ascending (asc) or descending (desc, the default).",
+)
+INVALID_SKIP_TOKEN = _code(
+    900034, "Request_InvalidSkipToken", 400,
+    "The paging token ($skiptoken) is not one this server issued for this query.",
+    "Follow @odata.nextLink exactly as it was returned, or start again from the first page.",
+)
+
 # -- OpenID Connect: requests that cannot be answered at the app's redirect URI -----------------
 APP_NOT_FOUND = _code(
     700016, "UnauthorizedClient_AppNotFound", 400,
