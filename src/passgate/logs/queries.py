@@ -119,14 +119,9 @@ def _condition(column: Any, op: str, value: Value) -> ColumnElement[bool]:
     return result
 
 
-def _paged(
-    session: Session,
-    statement: Select[Any],
-    fields: Mapping[str, Any],
-    time: Any,
-    row_id: Any,
-    query: LogQuery,
-) -> list[Any]:
+def _statement(
+    statement: Select[Any], fields: Mapping[str, Any], time: Any, row_id: Any, query: LogQuery
+) -> Select[Any]:
     for comparison in query.where:
         statement = statement.where(_condition(fields[comparison.field], comparison.op, comparison.value))
     if query.after is not None:
@@ -134,17 +129,23 @@ def _paged(
         mark = tuple_(query.after.at, query.after.id)
         statement = statement.where(key < mark if query.descending else key > mark)
     order = (time.desc(), row_id.desc()) if query.descending else (time.asc(), row_id.asc())
-    return list(session.scalars(statement.order_by(*order).limit(query.top + 1)))
+    # One row more than asked: it tells whether another page follows.
+    return statement.order_by(*order).limit(query.top + 1)
+
+
+def sign_ins_statement(query: LogQuery) -> Select[Any]:
+    return _statement(select(SignIn), SIGN_IN_FIELDS, SignIn.created_at, SignIn.id, query)
 
 
 def sign_ins(session: Session, query: LogQuery) -> list[SignIn]:
     """One page of sign-ins, plus the first row of the next page when there is one."""
-    return _paged(session, select(SignIn), SIGN_IN_FIELDS, SignIn.created_at, SignIn.id, query)
+    return list(session.scalars(sign_ins_statement(query)))
 
 
 def directory_audits(session: Session, query: LogQuery) -> list[DirectoryAudit]:
     """One page of audit records, plus the first row of the next page when there is one."""
-    return _paged(session, select(DirectoryAudit), AUDIT_FIELDS, DirectoryAudit.activity_at, DirectoryAudit.id, query)
+    statement = _statement(select(DirectoryAudit), AUDIT_FIELDS, DirectoryAudit.activity_at, DirectoryAudit.id, query)
+    return list(session.scalars(statement))
 
 
 def sign_in(session: Session, entry_id: str) -> SignIn:
