@@ -213,6 +213,7 @@ def run(
         db.dispose()
         now = datetime.now(UTC).replace(microsecond=0)
         people = population(max(10, rows_wanted // 100), max(3, min(200, rows_wanted // 5000)), now)
+        out(f"database {name} on {make_url(server).render_as_string(hide_password=True)}")
         out(f"filling {rows_wanted:,} sign-ins ({len(people.users):,} users, {len(people.apps)} apps, {DAYS} days)")
         out(f"  took {fill(url, rows_wanted, people):.1f} s (COPY + ANALYZE)")
         port = _free_port()

@@ -69,3 +69,38 @@ def test_upgrade_to_0003_keeps_apps_and_secrets_as_confidential_clients(db: Data
     empty_tables(db)
     _alembic(db, "0002", down=True)
     db.migrate()
+
+
+def test_upgrade_to_0008_keeps_sign_ins_and_reads_them_as_before(db: Database) -> None:
+    """Schema 0008 (sign-in log details): existing entries become interactive, single-factor, with no
+    Conditional Access applied and no stored steps (the reader derives one); the downgrade drops it all."""
+    from passgate.logs.writer import derived_step
+    from passgate.store.tables import SignIn
+
+    empty_tables(db)
+    _alembic(db, "0003", down=True)
+    try:
+        now = datetime.now(UTC)
+        with db.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO sign_ins (id, created_at, user_id, user_principal_name, correlation_id, error_code,"
+                " authentication_method, details) VALUES ('s1', :now, 'u1', 'old@example.com', 'c1', 0, 'Passkey',"
+                " '{}')"), {"now": now})
+    finally:
+        db.migrate()
+    with db.transaction() as s:
+        entry = s.get(SignIn, "s1")
+        assert entry is not None
+        assert (entry.conditional_access_status, entry.applied_policies, entry.authentication_details,
+                entry.authentication_requirement, entry.is_interactive, entry.session_id) == (
+            "notApplied", [], [], "singleFactorAuthentication", True, None)
+        assert derived_step(entry)["succeeded"] is True
+    empty_tables(db)
+    _alembic(db, "0003", down=True)
+    with db.engine.connect() as conn:
+        columns = {row[1] for row in conn.execute(text("SELECT 0, column_name FROM information_schema.columns "
+                                                       "WHERE table_name = 'sign_ins'"))} if (
+            db.engine.dialect.name == "postgresql") else {row[1] for row in conn.execute(
+                text("PRAGMA table_info(sign_ins)"))}
+    assert "conditional_access_status" not in columns and "authentication_method" in columns
+    db.migrate()
