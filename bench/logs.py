@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -142,6 +143,31 @@ def fill(url: str, count: int, population: Population) -> float:
     return time.perf_counter() - began
 
 
+def fill_sqlite(url: str, count: int, population: Population) -> float:
+    """The same entries into a SQLite file, in SQLAlchemy's SQLite time format (compared as text)."""
+    import sqlite3
+
+    began = time.perf_counter()
+    conn = sqlite3.connect(make_url(url).database or "")
+    marks = ", ".join("?" for _ in COLUMNS)
+    insert = f"INSERT INTO sign_ins ({', '.join(COLUMNS)}) VALUES ({marks})"
+    batch: list[list[object]] = []
+    for line in rows(count, population):
+        values: list[object] = [None if v == "\\N" else v for v in line.rstrip("\n").split("\t")]
+        values[1] = datetime.fromisoformat(str(values[1])).strftime("%Y-%m-%d %H:%M:%S.%f")
+        values[COLUMNS.index("error_code")] = int(str(values[COLUMNS.index("error_code")]))
+        values[COLUMNS.index("is_interactive")] = 1
+        batch.append(values)
+        if len(batch) == 20_000:
+            conn.executemany(insert, batch)
+            batch = []
+    conn.executemany(insert, batch)
+    conn.commit()
+    conn.execute("ANALYZE")
+    conn.close()
+    return time.perf_counter() - began
+
+
 def population(users: int, apps: int, now: datetime) -> Population:
     rng = random.Random(11)
     return Population(
@@ -194,45 +220,62 @@ class Result:
                 f"{statistics.mean(self.rows):>9.0f}")
 
 
-def run(
-    rows_wanted: int, server: str, repeat: int, top: int, explain: bool, out: Callable[[str], None]
-) -> list[Result]:
+@contextmanager
+def _postgres(server: str, out: Callable[[str], None]) -> Iterator[str]:
+    """A new database on the server, dropped afterwards whatever happens."""
     admin_url = make_url(server).set(drivername="postgresql+psycopg")
     name = f"passgate_bench_logs_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.set(database=name).render_as_string(hide_password=False)
-    process: subprocess.Popen[bytes] | None = None
+    out(f"database {name} on {make_url(server).render_as_string(hide_password=True)}")
     try:
-        db = Database(url)
-        db.migrate()
-        with db.transaction(write=True) as session:
-            app = create_app_registration(session, RequestContext(), "log reader", ["AuditLog.Read.All"])
-            app_id, secret = app.app.app_id, app.client_secret
-        db.dispose()
-        now = datetime.now(UTC).replace(microsecond=0)
-        people = population(max(10, rows_wanted // 100), max(3, min(200, rows_wanted // 5000)), now)
-        out(f"database {name} on {make_url(server).render_as_string(hide_password=True)}")
-        out(f"filling {rows_wanted:,} sign-ins ({len(people.users):,} users, {len(people.apps)} apps, {DAYS} days)")
-        out(f"  took {fill(url, rows_wanted, people):.1f} s (COPY + ANALYZE)")
-        port = _free_port()
-        with tempfile.TemporaryDirectory() as data_dir:
-            process = serve(url, port, data_dir)
-            base = f"http://127.0.0.1:{port}"
-            with httpx.Client(base_url=base, timeout=60) as http:
-                token = http.post("/oauth2/token", data={"grant_type": "client_credentials", "client_id": app_id,
-                                                         "client_secret": secret}).json()["access_token"]
-                http.headers["Authorization"] = f"Bearer {token}"
-                results = _time_queries(http, people, repeat, top, url if explain else None, out)
-        return results
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=30)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def _sqlite(out: Callable[[str], None]) -> Iterator[str]:
+    with tempfile.TemporaryDirectory() as directory:
+        out(f"database {directory}/bench.db (SQLite)")
+        yield f"sqlite:///{directory}/bench.db"
+
+
+def run(
+    rows_wanted: int, server: str, repeat: int, top: int, explain: bool, out: Callable[[str], None],
+    sqlite: bool = False,
+) -> list[Result]:
+    process: subprocess.Popen[bytes] | None = None
+    with _sqlite(out) if sqlite else _postgres(server, out) as url:
+        try:
+            db = Database(url)
+            db.migrate()
+            with db.transaction(write=True) as session:
+                app = create_app_registration(session, RequestContext(), "log reader", ["AuditLog.Read.All"])
+                app_id, secret = app.app.app_id, app.client_secret
+            db.dispose()
+            now = datetime.now(UTC).replace(microsecond=0)
+            people = population(max(10, rows_wanted // 100), max(3, min(200, rows_wanted // 5000)), now)
+            out(f"filling {rows_wanted:,} sign-ins ({len(people.users):,} users, {len(people.apps)} apps, "
+                f"{DAYS} days)")
+            took = (fill_sqlite if sqlite else fill)(url, rows_wanted, people)
+            out(f"  took {took:.1f} s (bulk insert + ANALYZE)")
+            port = _free_port()
+            with tempfile.TemporaryDirectory() as data_dir:
+                process = serve(url, port, data_dir)
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+                    token = http.post("/oauth2/token", data={
+                        "grant_type": "client_credentials", "client_id": app_id, "client_secret": secret,
+                    }).json()["access_token"]
+                    http.headers["Authorization"] = f"Bearer {token}"
+                    return _time_queries(http, people, repeat, top, url if explain and not sqlite else None, out)
+        finally:
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
 
 
 def _time_queries(http: httpx.Client, people: Population, repeat: int, top: int, explain_url: str | None,
@@ -344,8 +387,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=40, help="requests per query kind (default 40)")
     parser.add_argument("--top", type=int, default=100, help="$top of every request (default 100)")
     parser.add_argument("--explain", action="store_true", help="print PostgreSQL's plans for the main queries")
+    parser.add_argument("--sqlite", action="store_true", help="use a temporary SQLite file instead of PostgreSQL")
     args = parser.parse_args(argv)
-    results = run(args.rows, args.server_url, args.repeat, args.top, args.explain, print)
+    results = run(args.rows, args.server_url, args.repeat, args.top, args.explain, print, sqlite=args.sqlite)
     print(f"\n{'query kind':<34} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'rows':>9}")
     for result in results:
         print(result.line())

@@ -40,3 +40,12 @@ def test_a_tiny_run_completes_and_drops_its_database() -> None:
     with admin.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM pg_database WHERE datname = :n"), {"n": name}).scalar() == 0
     admin.dispose()
+
+
+def test_a_tiny_sqlite_run_completes() -> None:
+    printed: list[str] = []
+    results = logs.run(2000, "", repeat=2, top=50, explain=False, out=printed.append, sqlite=True)
+    by_kind = {r.kind: r for r in results}
+    assert by_kind["first page, no filter"].rows == [50, 50]
+    assert sum(by_kind["failures (errorCode ne 0)"].rows) > 0
+    assert any(k.startswith("nextLink pages") for k in by_kind)
