@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -52,6 +52,8 @@ def test_audit_filters_reach_into_initiated_by() -> None:
     ("createdDateTime ge 2026-13-01T00:00:00Z", errors.INVALID_FILTER_VALUE),
     ("createdDateTime ge 2026-03-01T00:00:00", errors.INVALID_FILTER_VALUE),
     ("createdDateTime ge 17", errors.INVALID_FILTER_VALUE),
+    ("createdDateTime ge 0001-01-01T00:00:00+01:00", errors.INVALID_FILTER_VALUE),
+    ("createdDateTime ge 9999-12-31T23:59:59-01:00", errors.INVALID_FILTER_VALUE),
     ("status/errorCode eq 1.5", errors.INVALID_FILTER_VALUE),
     ("userId eq 'unterminated", errors.INVALID_FILTER_VALUE),
     ("userId eq '" + "x" * 400 + "'", errors.INVALID_FILTER_VALUE),
@@ -88,3 +90,16 @@ def test_any_other_token_is_refused_cleanly(token: str) -> None:
         assert refused.code == errors.INVALID_SKIP_TOKEN
     else:
         assert position.descending and 0 < len(position.id) <= 36
+
+
+@given(st.datetimes(), st.integers(min_value=-14 * 60, max_value=14 * 60))
+def test_any_written_time_is_read_as_that_instant_or_refused(moment: datetime, offset_minutes: int) -> None:
+    zone = timezone(timedelta(minutes=offset_minutes))
+    written = moment.replace(tzinfo=zone).isoformat()
+    try:
+        (found,) = parse_filter(f"createdDateTime ge {written}", SIGN_IN_FILTERS)
+    except PassgateError as refused:
+        assert refused.code == errors.INVALID_FILTER_VALUE  # only at the ends of the calendar
+        assert moment.year in (1, 9999)
+    else:
+        assert found.value == moment.replace(tzinfo=zone)

@@ -218,10 +218,9 @@ def _literal(name: str, spec: Filterable, kind: str, text: str) -> Value:
                 f"{name} takes a time such as 2026-01-31T00:00:00Z, without quotes; got {shown(text, 60)}.",
             )
         try:  # Graph's seven fractional digits are cut to the six both databases keep
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+        except (ValueError, OverflowError):  # February 31st; year 1 east of UTC
             raise PassgateError(errors.INVALID_FILTER_VALUE, f"{name}: {shown(text, 60)} is not a real time.") from None
-        return moment.astimezone(UTC)
     if spec.kind == INTEGER_VALUE:
         if kind != "number" or len(text) > 10:
             raise PassgateError(
