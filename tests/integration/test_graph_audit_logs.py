@@ -398,3 +398,17 @@ def test_directory_audits_in_graph_shape_filtered_and_paged(graph: Graph, db: Da
                         ("$orderby=createdDateTime", errors.UNSUPPORTED_ORDER_BY),
                         ("$filter=activityDateTime ge yesterday", errors.INVALID_FILTER_VALUE)):
         assert error_of(graph.get(f"{base}?{query}"))["code"] == code.name
+
+
+def test_an_sso_entry_names_its_browser_session_and_an_old_style_caller_gets_defaults(
+        graph: Graph, db: Database) -> None:
+    (ann,) = users(db, "ann@example.com")
+    entry_id = write(db, T0, ann, app="app-1", method="Passkey", method_detail="Previously satisfied",
+                     details={"sessionId": "0f0f0f0f-0000-4000-8000-000000000001", "protocol": "oidc"}, agent=None)
+    beta = Graph(graph.client, db, "beta")
+    entry = beta.get(f"/auditLogs/signIns/{entry_id}").json()
+    assert entry["sessionId"] == "0f0f0f0f-0000-4000-8000-000000000001"
+    assert entry["authenticationDetails"][0]["authenticationStepResultDetail"] == (
+        "First factor requirement satisfied by claim in the token")
+    assert entry["deviceDetail"]["operatingSystem"] == "" and entry["deviceDetail"]["browser"] == ""
+    assert entry["authenticationProtocol"] == "none" and entry["mfaDetail"] == {"authMethod": None, "authDetail": None}
