@@ -292,7 +292,7 @@ def ids_of(body: dict[str, Any]) -> list[str]:
     ("$filter=userId ne 'x'", errors.UNSUPPORTED_FILTER, "'ne'"),
     ("$filter=userId eq 'a' or userId eq 'b'", errors.UNSUPPORTED_FILTER, "'or'"),
     ("$filter=startswith(userPrincipalName,'a')", errors.UNSUPPORTED_FILTER, "startswith"),
-    ("$filter=signInEventTypes/any(t: t eq 'nonInteractiveUser')", errors.UNSUPPORTED_FILTER, "signInEventTypes"),
+    ("$filter=riskEventTypes_v2/any(t: t eq 'unfamiliarFeatures')", errors.UNSUPPORTED_FILTER, "riskEventTypes"),
     ("$filter=status/errorCode gt 0", errors.UNSUPPORTED_FILTER, "'gt'"),
     ("$filter=userId eq", errors.UNSUPPORTED_FILTER, "incomplete"),
     ("$filter=", errors.UNSUPPORTED_FILTER, "empty"),

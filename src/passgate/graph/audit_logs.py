@@ -2,14 +2,17 @@
 
 `signIn` differs by version as Graph's does: /beta carries authenticationDetails, authenticationRequirement,
 signInEventTypes and the other beta-only properties, and the beta parts of appliedConditionalAccessPolicy
-(authenticationStrength...); /v1.0 leaves them out. `appliedConditionalAccessPolicy.result` is an evolvable
-enum: its report-only members come after `unknownFutureValue`, so they are sent only to callers that ask
-with `Prefer: include-unknown-enum-members`, and read as `unknownFutureValue` otherwise.
+(authenticationStrength...); /v1.0 leaves them out. Beta lists only interactive sign-ins unless the filter
+names `signInEventTypes/any(t: t eq 'nonInteractiveUser')`; v1.0 lists them all.
+`appliedConditionalAccessPolicy.result` is an evolvable enum: its report-only members come after
+`unknownFutureValue`, so they are sent only to callers that ask with `Prefer: include-unknown-enum-members`,
+and read as `unknownFutureValue` otherwise.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -35,6 +38,13 @@ SIGN_IN_FILTERS = {
     "appId": odata.Filterable("app_id", casefold=True),
     "ipAddress": odata.Filterable("ip_address"),
     "status/errorCode": odata.Filterable("error_code", odata.INTEGER_VALUE, ("eq", "ne")),
+}
+# Beta's signIn has signInEventTypes, and beta lists only interactive sign-ins unless a filter asks for others.
+BETA_SIGN_IN_FILTERS = {
+    **SIGN_IN_FILTERS,
+    "signInEventTypes": odata.Filterable(
+        "is_interactive", odata.ANY_VALUE, members=(("interactiveUser", True), ("nonInteractiveUser", False))
+    ),
 }
 AUDIT_FILTERS = {
     "id": odata.Filterable("id", casefold=True),
@@ -222,8 +232,10 @@ def _collection(request: Request, entity_set: str, rows: list[Any], query: queri
 
 @router.get("/auditLogs/signIns")
 def list_sign_ins(request: Request, ctx: RequestContext = Depends(READ)) -> Response:
-    query = odata.parse_log_query(request, SIGN_IN_FILTERS, "createdDateTime")
     beta, unknown = _is_beta(request), _includes_unknown(request)
+    query = odata.parse_log_query(request, BETA_SIGN_IN_FILTERS if beta else SIGN_IN_FILTERS, "createdDateTime")
+    if beta and not any(c.field == "is_interactive" for c in query.where):
+        query = replace(query, where=(*query.where, queries.Comparison("is_interactive", "eq", True)))
     with transaction(request) as session:
         rows = queries.sign_ins(session, query)
         items = [sign_in_json(row, beta, unknown) for row in rows[: query.top]]

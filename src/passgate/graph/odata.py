@@ -160,7 +160,7 @@ def collection(
 
 
 # -- the log resources (/auditLogs): `and`-combined comparisons, a time order, keyset tokens ------------
-STRING_VALUE, INTEGER_VALUE, DATETIME_VALUE = "string", "integer", "datetime"
+STRING_VALUE, INTEGER_VALUE, DATETIME_VALUE, ANY_VALUE = "string", "integer", "datetime", "any"
 _RANGE = ("eq", "ge", "gt", "le", "lt")
 
 
@@ -172,6 +172,8 @@ class Filterable:
     kind: str = STRING_VALUE
     operators: tuple[str, ...] = ("eq",)
     casefold: bool = False  # ids and names are stored lower-case; Graph compares them case-insensitively
+    # For a collection property filtered as `prop/any(t: t eq 'value')`: each Graph value and what it means.
+    members: tuple[tuple[str, Value], ...] = ()
 
 
 def time_range(field: str) -> Filterable:
@@ -205,7 +207,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 def _filter_help(filters: Mapping[str, Filterable]) -> str:
     shown_props = []
     for name, spec in filters.items():
-        shown_props.append(f"{name} ({', '.join(spec.operators)})")
+        if spec.kind == ANY_VALUE:
+            shown_props.append(f"{name}/any(t: t eq {' or '.join(repr(m) for m, _ in spec.members)})")
+        else:
+            shown_props.append(f"{name} ({', '.join(spec.operators)})")
     return "Supported: " + "; ".join(shown_props) + ", joined with 'and'."
 
 
@@ -253,7 +258,16 @@ def parse_filter(text: str, filters: Mapping[str, Filterable]) -> tuple[Comparis
                 + _filter_help(filters),
             )
         (kind, word), (_, op), (value_kind, value) = tokens[index : index + 3]
-        name = known.get(word.lower()) if kind == "word" else None
+        collection = known.get(word.lower().removesuffix("/any")) if word.lower().endswith("/any") else None
+        if kind == "word" and collection is not None and filters[collection].kind == ANY_VALUE:
+            out.append(_any(collection, filters[collection], tokens[index + 1 : index + 8], text))
+            index += 8
+            if index == len(tokens):
+                return tuple(out)
+            _expect_and(tokens[index], filters)
+            index += 1
+            continue
+        name = known.get(word.lower()) if kind == "word" and "/any" not in word.lower() else None
         if name is None:
             what = f"function or construct {shown(word, 40)!r}" if kind == "word" and index + 1 < len(tokens) and (
                 tokens[index + 1][1] == "(") else f"property {shown(word, 40)!r}"
@@ -265,17 +279,43 @@ def parse_filter(text: str, filters: Mapping[str, Filterable]) -> tuple[Comparis
                 errors.UNSUPPORTED_FILTER,
                 f"The operator {shown(op, 20)!r} is not supported on {name}; use {', '.join(spec.operators)}.",
             )
+        if spec.kind == ANY_VALUE:
+            raise PassgateError(errors.UNSUPPORTED_FILTER, f"{name} is a collection; write " + _filter_help({
+                name: spec}).removeprefix("Supported: ").removesuffix(", joined with 'and'."))
         out.append(Comparison(spec.field, op.lower(), _literal(name, spec, value_kind, value)))
         index += 3
         if index == len(tokens):
             return tuple(out)
-        if tokens[index] != ("word", tokens[index][1]) or tokens[index][1].lower() != "and":
-            raise PassgateError(
-                errors.UNSUPPORTED_FILTER,
-                f"Only 'and' may join conditions; {shown(tokens[index][1], 20)!r} is not supported. "
-                + _filter_help(filters),
-            )
+        _expect_and(tokens[index], filters)
         index += 1
+
+
+def _expect_and(token: tuple[str, str], filters: Mapping[str, Filterable]) -> None:
+    if token[0] != "word" or token[1].lower() != "and":
+        raise PassgateError(
+            errors.UNSUPPORTED_FILTER,
+            f"Only 'and' may join conditions; {shown(token[1], 20)!r} is not supported. " + _filter_help(filters),
+        )
+
+
+def _any(name: str, spec: Filterable, tokens: list[tuple[str, str]], text: str) -> Comparison:
+    """`(t: t eq 'member')`, the one lambda form the log filters take."""
+    shape = [kind if kind != "other" else value for kind, value in tokens]
+    if shape != ["(", "word", ":", "word", "word", "string", ")"] or tokens[1][1] != tokens[3][1] or (
+            tokens[4][1].lower() != "eq"):
+        raise PassgateError(
+            errors.UNSUPPORTED_FILTER,
+            f"$filter {shown(text)!r}: only " + _filter_help({name: spec}).removeprefix("Supported: ").removesuffix(
+                ", joined with 'and'.") + " is supported on this collection.",
+        )
+    member = tokens[5][1][1:-1].replace("''", "'")
+    found = dict(spec.members)
+    if member not in found:
+        raise PassgateError(
+            errors.INVALID_FILTER_VALUE,
+            f"{name} has no member {shown(member, 40)!r} here; use {' or '.join(repr(m) for m in found)}.",
+        )
+    return Comparison(spec.field, "eq", found[member])
 
 
 def parse_log_query(

@@ -107,9 +107,11 @@ AUDIT_FIELDS: Mapping[str, Any] = {
 
 
 def _condition(column: Any, op: str, value: Value) -> ColumnElement[bool]:
-    if op == "ne" and value == 0 and not isinstance(value, bool):
-        # Inline, not a bound parameter: only a literal lets PostgreSQL match the partial index of failures
-        # (error_code <> 0), including in the generic plan of a prepared statement.
+    # Inline, not bound parameters: only a literal lets the databases match the partial indexes (failures,
+    # error_code <> 0; non-interactive entries), including in the generic plan of a prepared statement.
+    if isinstance(value, bool):
+        value = literal_column("true" if value else "false")  # type: ignore[assignment]
+    elif op == "ne" and value == 0:
         value = literal_column("0")  # type: ignore[assignment]
     operations = {
         "eq": column.__eq__, "ne": column.__ne__, "gt": column.__gt__,

@@ -285,13 +285,15 @@ class Setting(Base):
 
 
 _FAILED = text("error_code <> 0")
+_NON_INTERACTIVE = text("is_interactive = false")
 
 
 class SignIn(Base):
     __tablename__ = "sign_ins"
     # Each log filter has an index that ends in the keyset order (created_at, id), so a page is a range
-    # scan of at most $top rows, however deep it is; failures (errorCode ne 0, a few percent) get a
-    # partial index. The (ip_address, created_at) one serves the Temporary Access Pass rate limit.
+    # scan of at most $top rows, however deep it is; failures (errorCode ne 0, a few percent) and
+    # non-interactive entries (beta's signInEventTypes filter) get partial indexes. The (ip_address,
+    # created_at) one serves the Temporary Access Pass rate limit.
     __table_args__ = (
         Index("ix_sign_ins_user_time_id", "user_id", "created_at", "id"),
         Index("ix_sign_ins_upn_time_id", "user_principal_name", "created_at", "id"),
@@ -299,6 +301,8 @@ class SignIn(Base):
         Index("ix_sign_ins_ip_time", "ip_address", "created_at"),
         Index("ix_sign_ins_error_time_id", "error_code", "created_at", "id"),
         Index("ix_sign_ins_failures_time", "created_at", "id", postgresql_where=_FAILED, sqlite_where=_FAILED),
+        Index("ix_sign_ins_non_interactive_time", "created_at", "id",
+              postgresql_where=_NON_INTERACTIVE, sqlite_where=_NON_INTERACTIVE),
         Index("ix_sign_ins_time", "created_at", "id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

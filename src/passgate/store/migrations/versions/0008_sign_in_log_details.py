@@ -14,6 +14,7 @@ branch_labels = None
 depends_on = None
 
 _FAILED = sa.text('error_code <> 0')
+_NON_INTERACTIVE = sa.text('is_interactive = false')
 
 
 def upgrade() -> None:
@@ -45,12 +46,14 @@ def upgrade() -> None:
     op.create_index('ix_sign_ins_error_time_id', 'sign_ins', ['error_code', 'created_at', 'id'])
     op.create_index('ix_sign_ins_failures_time', 'sign_ins', ['created_at', 'id'],
                     postgresql_where=_FAILED, sqlite_where=_FAILED)
+    op.create_index('ix_sign_ins_non_interactive_time', 'sign_ins', ['created_at', 'id'],
+                    postgresql_where=_NON_INTERACTIVE, sqlite_where=_NON_INTERACTIVE)
     op.create_index('ix_directory_audits_category_time', 'directory_audits', ['category', 'activity_at', 'id'])
 
 
 def downgrade() -> None:
     op.drop_index('ix_directory_audits_category_time', table_name='directory_audits')
-    for name in ('ix_sign_ins_failures_time', 'ix_sign_ins_error_time_id', 'ix_sign_ins_app_time_id',
+    for name in ('ix_sign_ins_non_interactive_time', 'ix_sign_ins_failures_time', 'ix_sign_ins_error_time_id', 'ix_sign_ins_app_time_id',
                  'ix_sign_ins_upn_time_id', 'ix_sign_ins_user_time_id'):
         op.drop_index(name, table_name='sign_ins')
     op.create_index('ix_sign_ins_error_time', 'sign_ins', ['error_code', 'created_at'])
