@@ -20,6 +20,8 @@ from ..config import Settings
 from ..context import RequestContext
 from ..core import errors
 from ..core.errors import PassgateError
+from ..logs.writer import SignInAttempt, record_sign_in
+from ..passkeys import challenges
 from ..signin import sessions
 from ..store.tables import App, BrowserSession, OAuthGrant, RefreshToken, User
 from ..web.deps import request_context, services
@@ -104,29 +106,63 @@ def _one(form: dict[str, list[str]], name: str) -> str | None:
 
 
 # -- authorize --------------------------------------------------------------------------------
+def _log_refusal(session: Session, ctx: RequestContext, cookie: str | None, query: dict[str, list[str]],
+                 error: PassgateError, oauth_error: str | None) -> None:
+    """A refused authorize request in the sign-in log: the code, the app when known, the browser's user."""
+    client_id = _one(query, "client_id")
+    app = session.scalar(select(App).where(App.app_id == client_id[:64])) if client_id else None
+    found = sessions.current(session, cookie, ctx.now)
+    details: dict[str, Any] = {"protocol": "oidc"}
+    if oauth_error:
+        details["oauthError"] = oauth_error
+    record_sign_in(session, ctx, SignInAttempt(
+        method="", user=found[1] if found else None, app_id=app.app_id if app else None,
+        app_display_name=app.display_name if app else None, details=details,
+    ), error)
+
+
 @router.get("/oauth2/authorize", include_in_schema=False)
 @router.post("/oauth2/authorize", include_in_schema=False)
 async def authorize(request: Request, ctx: RequestContext = Depends(request_context)) -> Response:
+    from ..web.api import agent_token, set_agent_cookie
     from ..web.pages import error_page
 
     svc = services(request)
     query = await _params(request)
     cookie = request.cookies.get(sessions.COOKIE)
-    try:
-        with svc.db.transaction(write=True) as session:
-            req = authz.check_client(session, query)
-            try:
-                authz.check_params(req, query)
-                outcome = authz.decide(session, svc.settings, ctx, req, cookie, request.url.path)
-            except authz.AuthorizeError as exc:
-                return authz.deliver(req, svc.settings, {"error": exc.error, "error_description": exc.description})
-    except PassgateError as exc:
+    agent, new_agent = agent_token(request)
+    req: authz.Request | None = None
+    refused: PassgateError | None = None
+    oauth_error: authz.AuthorizeError | None = None
+    with svc.db.transaction(write=True) as session:
+        try:
+            # A refusal leaves nothing behind (no code, no pending authorization); only its log entry stays.
+            with session.begin_nested():
+                req = authz.check_client(session, query)
+                try:
+                    authz.check_params(req, query)
+                    outcome = authz.decide(session, svc.settings, ctx, req, cookie, request.url.path,
+                                           challenges.binding_of(agent))
+                except authz.AuthorizeError as exc:
+                    oauth_error = exc
+                    raise PassgateError(exc.code, exc.description) from None
+        except PassgateError as exc:
+            refused = exc
+            _log_refusal(session, ctx, cookie, query, exc, oauth_error.error if oauth_error else None)
+    if oauth_error is not None and req is not None:
+        return authz.deliver(req, svc.settings, {"error": oauth_error.error,
+                                                 "error_description": oauth_error.description})
+    if refused is not None:
         # Before the redirect URI is known to be the app's, nothing may be sent to it: a page explains.
-        return error_page(request, exc.code, exc.message, ctx.correlation_id)
+        return error_page(request, refused.code, refused.message, ctx.correlation_id)
+    assert req is not None
     if outcome.code is not None:
         return authz.deliver(req, svc.settings, {"code": outcome.code})
     assert outcome.sign_in_url is not None
-    return RedirectResponse(outcome.sign_in_url, status_code=303, headers=NO_STORE)
+    response = RedirectResponse(outcome.sign_in_url, status_code=303, headers=NO_STORE)
+    if new_agent:
+        set_agent_cookie(request, response, agent)  # the pending authorization is bound to it
+    return response
 
 
 # -- userinfo ---------------------------------------------------------------------------------

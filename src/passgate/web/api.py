@@ -31,15 +31,26 @@ def check_origin(request: Request) -> None:
         raise PassgateError(errors.FORBIDDEN_ORIGIN)
 
 
-def agent_binding(request: Request, response: Response) -> str:
-    """The browser's agent cookie (set on first use) binds its challenges to it."""
+def agent_token(request: Request) -> tuple[str, bool]:
+    """The browser's agent cookie value, or a new one (True) that the response must set."""
     token = request.cookies.get(sessions.AGENT_COOKIE)
     if not token or len(token) > 128:
-        token = secrets.token_urlsafe(32)
-        response.set_cookie(
-            sessions.AGENT_COOKIE, token, httponly=True, samesite="lax",
-            secure=services(request).settings.cookies_secure, path="/",
-        )
+        return secrets.token_urlsafe(32), True
+    return token, False
+
+
+def set_agent_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        sessions.AGENT_COOKIE, token, httponly=True, samesite="lax",
+        secure=services(request).settings.cookies_secure, path="/",
+    )
+
+
+def agent_binding(request: Request, response: Response) -> str:
+    """The browser's agent cookie (set on first use) binds its challenges to it."""
+    token, new = agent_token(request)
+    if new:
+        set_agent_cookie(request, response, token)
         request.state.new_agent = True
     return challenges.binding_of(token)
 
