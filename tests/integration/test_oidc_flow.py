@@ -468,3 +468,37 @@ def test_refused_authorize_requests_are_in_the_sign_in_log(client: Any, db: Data
         assert entry.user_agent == "refusal-test/1.0" and entry.ip_address and entry.details["protocol"] == "oidc"
     assert counts(db) == (0, 0, 0)
 
+
+def test_app_tokens_introspect_while_the_app_lives(client: Any, db: Database) -> None:
+    from passgate.context import RequestContext
+    from passgate.oidc import clients
+    from passgate.oidc import tokens as app_tokens
+    from passgate.store.tables import App
+
+    with db.transaction() as s:
+        robot = clients.create_app_registration(s, RequestContext(), "Robot", ["User.Read.All"])
+        admin = clients.create_app_registration(s, RequestContext(), "App admin", ["Application.ReadWrite.All"])
+        bystander = clients.create_app_registration(s, RequestContext(), "Bystander", ["User.Read.All"])
+        robot_id, robot_secret = robot.app.app_id, robot.client_secret
+        admin_auth = {"client_id": admin.app.app_id, "client_secret": admin.client_secret}
+        bystander_auth = {"client_id": bystander.app.app_id, "client_secret": bystander.client_secret}
+    token = client.post("/oauth2/token", data={"grant_type": "client_credentials", "client_id": robot_id,
+                                               "client_secret": robot_secret}).json()["access_token"]
+    own = client.post("/oauth2/introspect", data={"client_id": robot_id, "client_secret": robot_secret,
+                                                  "token": token}).json()
+    assert own["active"] is True and own["client_id"] == robot_id and own["roles"] == ["User.Read.All"]
+    assert own["exp"] > own["iat"] and own["aud"] == "http://localhost:8443/graph" and own["token_type"] == "Bearer"
+    assert client.post("/oauth2/introspect", data={**admin_auth, "token": token}).json()["active"] is True
+    assert client.post("/oauth2/introspect", data={**bystander_auth, "token": token}).json() == {"active": False}
+    # Expired: inactive (no leeway).
+    services = client.app.state.services
+    with db.transaction() as s:
+        app = s.scalar(select(App).where(App.app_id == robot_id))
+        assert app is not None
+        old = app_tokens.app_access_token(services.keys.ring(RequestContext()), services.settings, app,
+                                          utcnow() - timedelta(hours=2), 60)
+    assert client.post("/oauth2/introspect", data={**admin_auth, "token": old}).json() == {"active": False}
+    # The app is deleted: its tokens are no longer active.
+    with db.transaction() as s:
+        s.delete(s.scalar(select(App).where(App.app_id == robot_id)))
+    assert client.post("/oauth2/introspect", data={**admin_auth, "token": token}).json() == {"active": False}

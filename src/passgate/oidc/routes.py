@@ -26,7 +26,7 @@ from ..signin import sessions
 from ..store.tables import App, BrowserSession, OAuthGrant, RefreshToken, User
 from ..web.deps import request_context, services
 from . import authorize as authz
-from . import clients, grants, keys, server
+from . import clients, grants, keys, server, tokens
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -262,9 +262,32 @@ async def revoke(request: Request, ctx: RequestContext = Depends(request_context
     return Response(status_code=200, headers=NO_STORE)
 
 
+APP_TOKEN_READERS = "Application.ReadWrite.All"  # may introspect any app's token (it manages every app)
+
+
+def _app_token_info(session: Session, request: Request, ctx: RequestContext, caller: App, token: str
+                    ) -> dict[str, Any] | None:
+    """An app (client credentials) token, as RFC 7662 describes it: active while unexpired and while the app
+    it was issued to still exists. Like Entra, removing a secret does not recall tokens already issued."""
+    svc = services(request)
+    claims = tokens.app_token_claims(svc.keys.ring(ctx), svc.settings, token, ctx.now)
+    if claims is None:
+        return None
+    if claims["client_id"] != caller.app_id and APP_TOKEN_READERS not in (caller.permissions or []):
+        return None
+    owner = session.scalar(select(App).where(App.app_id == claims["client_id"]))
+    if owner is None:
+        return None
+    keep = ("client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "roles")
+    return {"active": True, "token_type": "Bearer", **{k: claims[k] for k in keep if k in claims},
+            "username": owner.display_name}
+
+
 @router.post("/oauth2/introspect")
 async def introspect(request: Request, ctx: RequestContext = Depends(request_context)) -> Response:
-    """RFC 7662, for the app the token was issued to (it authenticates with its secret)."""
+    """RFC 7662. A user's token introspects for the app it was issued to; an app (client credentials) token for
+    that app and for apps allowed to manage every app (Application.ReadWrite.All). Callers authenticate with
+    their secret."""
     svc = services(request)
     form = await _params(request)
     with svc.db.transaction() as session:
@@ -281,7 +304,10 @@ async def introspect(request: Request, ctx: RequestContext = Depends(request_con
                 return inactive
             return JSONResponse(_refresh_info(session, app, family, refresh), headers=NO_STORE)
         found = _live_user_token(session, request, ctx, token) if token else None
-        if found is None or found[0].get("client_id") != app.app_id:
+        if found is None:
+            app_info = _app_token_info(session, request, ctx, app, token) if token else None
+            return JSONResponse(app_info, headers=NO_STORE) if app_info else inactive
+        if found[0].get("client_id") != app.app_id:
             return inactive
         claims = found[0]
         keep = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "auth_time", "acr", "amr",
