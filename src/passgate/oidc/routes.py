@@ -7,12 +7,13 @@ import base64
 import binascii
 from collections import defaultdict
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import unquote, urlencode, urlsplit
 
 from authlib.oidc.discovery import OpenIDProviderMetadata
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -26,7 +27,7 @@ from ..signin import sessions
 from ..store.tables import App, BrowserSession, OAuthGrant, RefreshToken, User
 from ..web.deps import request_context, services
 from . import authorize as authz
-from . import clients, grants, keys, server, tokens
+from . import clients, grants, keys, logout, server, tokens
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -62,8 +63,12 @@ def provider_metadata(settings: Settings) -> OpenIDProviderMetadata:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
-        "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        # Apps that got a code from a session are told when it ends: web.logoutUrl is framed on the signed-out
+        # page with iss and sid; backchannelLogoutUri receives a logout token carrying sid.
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     })
     metadata.validate()
     return metadata
@@ -328,12 +333,18 @@ def _refresh_info(session: Session, app: App, family: OAuthGrant, row: RefreshTo
 
 
 # -- RP-initiated logout ----------------------------------------------------------------------
+_CARRIED = ("client_id", "post_logout_redirect_uri", "state", "ui_locales")
+
+
 @router.get("/oauth2/logout", include_in_schema=False)
 @router.post("/oauth2/logout", include_in_schema=False)
 async def end_session(request: Request, ctx: RequestContext = Depends(request_context)) -> Response:
-    """OpenID Connect RP-Initiated Logout 1.0: ends the browser session (for every app), then returns to
-    the app's registered post-logout URI, found from client_id or from the id_token_hint alone."""
-    from ..web.pages import error_page
+    """OpenID Connect RP-Initiated Logout 1.0: ends the browser session (for every app), tells the apps
+    (front- and back-channel), then returns to the app's registered post-logout URI, found from client_id or
+    from the id_token_hint alone. Without a valid id_token_hint anyone could link a browser here, so the user
+    confirms on a page first; the confirmation is a form POST that must come from Passgate's own pages."""
+    from ..web.api import from_own_pages
+    from ..web.pages import content_security_policy, error_page, render
 
     svc = services(request)
     form = await _params(request)
@@ -341,8 +352,9 @@ async def end_session(request: Request, ctx: RequestContext = Depends(request_co
     def one(name: str) -> str | None:
         return _one(form, name)
 
+    ring = svc.keys.ring(ctx)  # loaded before the write lock is taken
     hint = one("id_token_hint")
-    claims = grants.decode_id_token_hint(svc.keys.ring(ctx), svc.settings, hint) if hint else None
+    claims = grants.decode_id_token_hint(ring, svc.settings, hint) if hint else None
     if hint and claims is None:
         return error_page(request, errors.INVALID_REQUEST, "The id_token_hint is not an ID token from here.",
                           ctx.correlation_id)
@@ -350,29 +362,55 @@ async def end_session(request: Request, ctx: RequestContext = Depends(request_co
     if claims and one("client_id") and claims.get("aud") != one("client_id"):
         return error_page(request, errors.INVALID_REQUEST, "client_id does not match the id_token_hint.",
                           ctx.correlation_id)
+    target = one("post_logout_redirect_uri")
     cookie = request.cookies.get(sessions.COOKIE)
-    svc.keys.ring(ctx)
+    confirmed = claims is not None or (request.method == "POST" and one("confirm") == "yes"
+                                       and from_own_pages(request))
+    if not confirmed:
+        with svc.db.transaction() as session:
+            app = session.scalar(select(App).where(App.app_id == client_id)) if client_id else None
+            allowed = clients.logout_uris(app) if app is not None else []
+            app_name = app.display_name if app is not None else None
+        if target and target not in allowed:
+            return error_page(request, errors.LOGOUT_REQUEST_REFUSED, errors.LOGOUT_REQUEST_REFUSED.message,
+                              ctx.correlation_id)
+        carry = [(name, value) for name in _CARRIED if (value := one(name))]
+        # The confirmation may end at the app: its post-logout URI is the one other place the form may lead.
+        csp = content_security_policy(form_action=[_origin(target)] if target else None)
+        return render(request, "signout.html", {"title": "Sign out", "done": False, "carry": carry,
+                                                "app_name": app_name}, csp=csp)
     with svc.db.transaction(write=True) as session:
         current = sessions.current(session, cookie, ctx.now)
-        sessions.end(session, cookie, ctx.now)
+        ended = [s for s in [sessions.end(session, cookie, ctx.now)] if s is not None]
         if claims and claims.get("sid") and (current is None or current[1].id == claims.get("sub")):
             hinted = session.get(BrowserSession, str(claims["sid"]))
-            if hinted is not None and hinted.user_id == claims.get("sub") and hinted.ended_at is None:
-                hinted.ended_at = ctx.now
+            if hinted is not None and hinted.user_id == claims.get("sub"):
+                ended += [s for s in [sessions.end_row(session, hinted, ctx.now)] if s is not None]
+        told = logout.notices(session, ring, svc.settings, ctx.now, ended)
         app = session.scalar(select(App).where(App.app_id == client_id)) if client_id else None
         allowed = clients.logout_uris(app) if app is not None else []
-    target = one("post_logout_redirect_uri")
+    bad_target = bool(target) and target not in allowed
+    state = one("state")
+    continue_url = None
+    if target and not bad_target:
+        continue_url = target + (("&" if "?" in target else "?") + urlencode({"state": state}) if state else "")
     response: Response
-    if target:
-        if target not in allowed:
-            response = error_page(request, errors.LOGOUT_REDIRECT_NOT_REGISTERED, errors.LOGOUT_REDIRECT_NOT_REGISTERED
-                                  .message, ctx.correlation_id)
-        else:
-            state = one("state")
-            extra = urlencode({"state": state}) if state else ""
-            location = target + (("&" if "?" in target else "?") + extra if extra else "")
-            response = RedirectResponse(location, status_code=302, headers=NO_STORE)
+    if told.front_channel or bad_target:
+        # The apps are told in frames whatever happens next; the page then continues to the app, if it may.
+        response = render(request, "signout.html", {
+            "title": "Signed out", "done": True, "front_channel": told.front_channel, "continue_url": continue_url,
+            "error": errors.LOGOUT_REDIRECT_NOT_REGISTERED if bad_target else None,
+            "request_id": ctx.correlation_id,
+        }, status=errors.LOGOUT_REDIRECT_NOT_REGISTERED.status if bad_target else 200,
+            csp=content_security_policy(frame_src=told.frame_origins()))
     else:
-        response = RedirectResponse("/signin", status_code=303, headers=NO_STORE)
+        response = RedirectResponse(continue_url or "/", status_code=302 if continue_url else 303, headers=NO_STORE)
+    # Back-channel calls go after the commit and after the answer, so no app can hold up the sign-out.
+    response.background = BackgroundTask(logout.deliver, told.back_channel)
     response.delete_cookie(sessions.COOKIE, path="/")
     return response
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
