@@ -426,6 +426,14 @@ def test_the_fresh_sign_in_marker_is_bound_on_the_server(client: Any, db: Databa
     answer = redirect_params(client.get(back, follow_redirects=False))
     assert exchange(client, client_id, secret, answer["code"], verifier).status_code == 200
     _back_and_marker(client.get(back, follow_redirects=False))  # replayed: sign in again
+    # A marker whose pending authorization has expired (an old bookmark) proves nothing either.
+    from passgate.store.tables import PendingAuthorization
+
+    back, marker = _back_and_marker(authorize(client, client_id, challenge, prompt="login"))
+    signed_in_as(client, db, "quinn3@example.com")
+    with db.transaction() as s:
+        s.execute(update(PendingAuthorization).values(expires_at=utcnow() - timedelta(seconds=1)))
+    _back_and_marker(client.get(back, follow_redirects=False))
 
 
 def test_a_browser_without_an_agent_cookie_gets_one_with_its_marker(client: Any, db: Database) -> None:
