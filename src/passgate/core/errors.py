@@ -278,6 +278,44 @@ LOGOUT_REDIRECT_NOT_REGISTERED = _code(
     "post-logout redirect URIs (web.logoutUrl or postLogoutRedirectUris).",
 )
 
+AUTHORIZE_PARAMETER_INVALID = _code(
+    900022, "AuthorizeParameterInvalid", 400,
+    "The app's sign-in request has a parameter that is missing, repeated or not valid.",
+    "Tell the app's owner: the error_description names the parameter (nonce, prompt, max_age, "
+    "response_mode); each parameter may be sent once.",
+)
+PKCE_REQUIRED = _code(
+    900023, "PkceRequired", 400,
+    "The app's sign-in request does not use PKCE with S256, which every app must.",
+    "Tell the app's owner: send code_challenge (43 to 128 characters) with code_challenge_method=S256.",
+)
+UNSUPPORTED_RESPONSE_TYPE = _code(
+    900024, "UnsupportedResponseType", 400,
+    "The app asked for a kind of answer this sign-in service does not give.",
+    "Tell the app's owner: use the authorization code flow (response_type=code).",
+)
+INVALID_SCOPE = _code(
+    900025, "InvalidScope", 400,
+    "The app asked for permissions this sign-in service does not know.",
+    "Tell the app's owner: scope must include openid and only openid, profile, email, offline_access.",
+)
+LOGIN_REQUIRED = _code(
+    900026, "LoginRequired", 400,
+    "The app asked to sign you in silently, but no sign-in in this browser satisfies its request.",
+    "Open the app again; it should send you to the sign-in page (without prompt=none).",
+)
+AUTHENTICATION_STRENGTH_UNREACHABLE = _code(
+    900027, "AuthenticationStrengthUnreachable", 403,
+    "The app needs a stronger sign-in than your account can give (acr_values).",
+    "Ask your helpdesk for a passkey of the kind the app needs (for example an attested device-bound one).",
+)
+LOGOUT_REQUEST_REFUSED = _code(
+    900028, "LogoutRequestRefused", 400,
+    "The app's sign-out request names a return address it has not registered, so you were not signed out.",
+    "Sign out from the Security info page, and tell the app's owner: post_logout_redirect_uri must match "
+    "one of the app registration's post-logout redirect URIs.",
+)
+
 # -- methods policy and passkey profiles -----------------------------------------------------
 FIDO2_DISABLED = _code(
     135130, "PasskeyMethodDisabled", 403,

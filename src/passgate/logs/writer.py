@@ -105,7 +105,7 @@ def record_sign_in(
         correlation_id=ctx.correlation_id,
         error_code=error.code.number if error else 0,
         failure_reason=error.message if error else None,
-        authentication_method=attempt.method,
+        authentication_method=attempt.method or None,  # none yet: refused before any authentication
         authentication_method_detail=attempt.method_detail,
         details=attempt.details,
         conditional_access_status=attempt.conditional_access_status,

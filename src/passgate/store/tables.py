@@ -176,6 +176,22 @@ class App(Base):
     logout_url: Mapped[str | None] = mapped_column(String(1024))
     post_logout_redirect_uris: Mapped[list[Any]] = mapped_column(default=list)
     is_fallback_public_client: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Back-Channel Logout 1.0: where a signed logout token is POSTed when a session the app got tokens
+    # from ends (Passgate's extension; Graph has only web.logoutUrl, used as the front-channel URI).
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(1024))
+
+
+class PendingAuthorization(Base):
+    """An authorize request sent to the sign-in page: only a sign-in made after `created_at`, in the same
+    browser (agent cookie binding), for the same app, satisfies its prompt=login / max_age; used once."""
+
+    __tablename__ = "oauth_pending_authorizations"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    binding: Mapped[str] = mapped_column(String(64))
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
 
 
 class AuthorizationCode(Base):

@@ -1,15 +1,15 @@
 """Sign-in log details (Conditional Access, authentication steps, device, protocol) and log query indexes
 
-Revision ID: 0008
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0008'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
