@@ -226,6 +226,34 @@ UNSUPPORTED_GRANT_TYPE = _code(
     "Use grant_type=client_credentials for automation.",
 )
 
+# -- log queries (/auditLogs): OData options the log read APIs refuse ------------------------
+UNSUPPORTED_FILTER = _code(
+    900030, "Request_UnsupportedQuery", 400,
+    "This $filter is not supported on this resource.",
+    "Filter only on the properties and operators the message lists, joined with 'and'.",
+)
+INVALID_FILTER_VALUE = _code(
+    900031, "Request_InvalidFilterValue", 400,
+    "A value in $filter has the wrong form for its property.",
+    "Write times as ISO 8601 UTC without quotes (2026-01-31T00:00:00Z), numbers without quotes, and "
+    "strings in single quotes.",
+)
+INVALID_TOP = _code(
+    900032, "Request_InvalidTop", 400,
+    "$top is out of range for this resource.",
+    "Give $top as a whole number from 1 to the maximum the message names, or leave it out.",
+)
+UNSUPPORTED_ORDER_BY = _code(
+    900033, "Request_UnsupportedOrderBy", 400,
+    "This $orderby is not supported on this resource.",
+    "Order by the time property the message names, ascending (asc) or descending (desc, the default).",
+)
+INVALID_SKIP_TOKEN = _code(
+    900034, "Request_InvalidSkipToken", 400,
+    "The paging token ($skiptoken) is not one this server issued for this query.",
+    "Follow @odata.nextLink exactly as it was returned, or start again from the first page.",
+)
+
 # -- OpenID Connect: requests that cannot be answered at the app's redirect URI -----------------
 APP_NOT_FOUND = _code(
     700016, "UnauthorizedClient_AppNotFound", 400,
@@ -248,6 +276,44 @@ LOGOUT_REDIRECT_NOT_REGISTERED = _code(
     "You are signed out, but the app asked to send you to an address it has not registered.",
     "Tell the app's owner: post_logout_redirect_uri must match one of the app registration's "
     "post-logout redirect URIs (web.logoutUrl or postLogoutRedirectUris).",
+)
+
+AUTHORIZE_PARAMETER_INVALID = _code(
+    900022, "AuthorizeParameterInvalid", 400,
+    "The app's sign-in request has a parameter that is missing, repeated or not valid.",
+    "Tell the app's owner: the error_description names the parameter (nonce, prompt, max_age, "
+    "response_mode); each parameter may be sent once.",
+)
+PKCE_REQUIRED = _code(
+    900023, "PkceRequired", 400,
+    "The app's sign-in request does not use PKCE with S256, which every app must.",
+    "Tell the app's owner: send code_challenge (43 to 128 characters) with code_challenge_method=S256.",
+)
+UNSUPPORTED_RESPONSE_TYPE = _code(
+    900024, "UnsupportedResponseType", 400,
+    "The app asked for a kind of answer this sign-in service does not give.",
+    "Tell the app's owner: use the authorization code flow (response_type=code).",
+)
+INVALID_SCOPE = _code(
+    900025, "InvalidScope", 400,
+    "The app asked for permissions this sign-in service does not know.",
+    "Tell the app's owner: scope must include openid and only openid, profile, email, offline_access.",
+)
+LOGIN_REQUIRED = _code(
+    900026, "LoginRequired", 400,
+    "The app asked to sign you in silently, but no sign-in in this browser satisfies its request.",
+    "Open the app again; it should send you to the sign-in page (without prompt=none).",
+)
+AUTHENTICATION_STRENGTH_UNREACHABLE = _code(
+    900027, "AuthenticationStrengthUnreachable", 403,
+    "The app needs a stronger sign-in than your account can give (acr_values).",
+    "Ask your helpdesk for a passkey of the kind the app needs (for example an attested device-bound one).",
+)
+LOGOUT_REQUEST_REFUSED = _code(
+    900028, "LogoutRequestRefused", 400,
+    "The app's sign-out request names a return address it has not registered, so you were not signed out.",
+    "Sign out from the Security info page, and tell the app's owner: post_logout_redirect_uri must match "
+    "one of the app registration's post-logout redirect URIs.",
 )
 
 # -- methods policy and passkey profiles -----------------------------------------------------

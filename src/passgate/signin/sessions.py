@@ -71,8 +71,21 @@ def current(session: Session, token: str | None, now: datetime) -> tuple[Browser
     return row, user
 
 
-def end(session: Session, token: str | None, now: datetime) -> None:
-    if token:
-        session.execute(
-            update(BrowserSession).where(BrowserSession.token_hash == token_hash(token)).values(ended_at=now)
-        )
+def end(session: Session, token: str | None, now: datetime) -> BrowserSession | None:
+    """End the live session of this cookie; returns it, or None when there was none to end."""
+    if not token:
+        return None
+    row = session.scalar(select(BrowserSession).where(BrowserSession.token_hash == token_hash(token)))
+    return end_row(session, row, now)
+
+
+def end_row(session: Session, row: BrowserSession | None, now: datetime) -> BrowserSession | None:
+    if row is None or row.ended_at is not None:
+        return None
+    # Conditional, so that of two racing sign-outs only one ends it (and tells the apps).
+    done = session.execute(
+        update(BrowserSession).where(BrowserSession.id == row.id, BrowserSession.ended_at.is_(None))
+        .values(ended_at=now).execution_options(synchronize_session=False)
+    )
+    row.ended_at = now
+    return row if done.rowcount == 1 else None  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 
 from ..context import Actor, RequestContext
 from ..core import errors
@@ -23,23 +24,39 @@ from .deps import Services, request_context, services
 router = APIRouter(prefix="/api")
 
 
-def check_origin(request: Request) -> None:
+def from_own_pages(request: Request) -> bool:
+    """Whether a state-changing request comes from one of PASSGATE_ORIGINS (or from no browser at all)."""
     origin = request.headers.get("origin")
-    if origin is not None and origin not in services(request).settings.origins:
+    if origin is not None:
+        return origin in services(request).settings.origins
+    return request.headers.get("sec-fetch-site") in (None, "same-origin", "none")
+
+
+def check_origin(request: Request) -> None:
+    if not from_own_pages(request):
         raise PassgateError(errors.FORBIDDEN_ORIGIN)
-    if origin is None and request.headers.get("sec-fetch-site") not in (None, "same-origin", "none"):
-        raise PassgateError(errors.FORBIDDEN_ORIGIN)
+
+
+def agent_token(request: Request) -> tuple[str, bool]:
+    """The browser's agent cookie value, or a new one (True) that the response must set."""
+    token = request.cookies.get(sessions.AGENT_COOKIE)
+    if not token or len(token) > 128:
+        return secrets.token_urlsafe(32), True
+    return token, False
+
+
+def set_agent_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        sessions.AGENT_COOKIE, token, httponly=True, samesite="lax",
+        secure=services(request).settings.cookies_secure, path="/",
+    )
 
 
 def agent_binding(request: Request, response: Response) -> str:
     """The browser's agent cookie (set on first use) binds its challenges to it."""
-    token = request.cookies.get(sessions.AGENT_COOKIE)
-    if not token or len(token) > 128:
-        token = secrets.token_urlsafe(32)
-        response.set_cookie(
-            sessions.AGENT_COOKIE, token, httponly=True, samesite="lax",
-            secure=services(request).settings.cookies_secure, path="/",
-        )
+    token, new = agent_token(request)
+    if new:
+        set_agent_cookie(request, response, token)
         request.state.new_agent = True
     return challenges.binding_of(token)
 
@@ -157,10 +174,18 @@ async def code_sign_in(request: Request, response: Response, ctx: RequestContext
 
 @router.post("/signout")
 async def sign_out(request: Request, ctx: RequestContext = Depends(_ctx)) -> Response:
+    """Ends this browser's session. Apps with a back-channel logout URI are told after the commit; a custom UI
+    frames `frontChannelLogoutUris` as the signed-out page does."""
+    from ..oidc import logout
+
     svc = services(request)
-    with svc.db.transaction() as session:
-        sessions.end(session, request.cookies.get(sessions.COOKIE), ctx.now)
-    response = JSONResponse({"signedOut": True})
+    ring = svc.keys.ring(ctx)  # loaded before the write lock is taken
+    with svc.db.transaction(write=True) as session:
+        ended = sessions.end(session, request.cookies.get(sessions.COOKIE), ctx.now)
+        told = logout.notices(session, ring, svc.settings, ctx.now, [ended] if ended else [])
+    response = JSONResponse({"signedOut": True, "frontChannelLogoutUris": told.front_channel},
+                            headers={"Cache-Control": "no-store"},
+                            background=BackgroundTask(logout.deliver, told.back_channel))
     response.delete_cookie(sessions.COOKIE, path="/")
     return response
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,27 @@ router = APIRouter()
 router.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
-# Pages load only their own script and style sheet; nothing may frame them.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
+
+
+# An origin as a CSP source; anything else (a registered URI is an admin's text) could widen the policy.
+_SOURCE = re.compile(r"https?://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
+
+
+def content_security_policy(frame_src: list[str] | None = None, form_action: list[str] | None = None) -> str:
+    """Pages load only their own script and style sheet and nothing may frame them. Only the signed-out page
+    frames other origins (the apps' front-channel logout URIs), and only the sign-out confirmation posts a
+    form that may end at an app (its registered post-logout redirect URI)."""
+    frame_src = [o for o in frame_src or [] if _SOURCE.fullmatch(o)]
+    frames = f"frame-src {' '.join(frame_src)}; " if frame_src else ""
+    forms = " ".join(["'self'", *(o for o in form_action or [] if _SOURCE.fullmatch(o))])
+    return (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
+        f"object-src 'none'; base-uri 'none'; {frames}form-action {forms}; frame-ancestors 'none'"
+    )
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": content_security_policy(),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -67,10 +83,13 @@ ASSET_VERSION = _asset_version()
 ERROR_ACTIONS = {c.name: {"number": c.number, "action": c.action} for c in errors.catalogue()}
 
 
-def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200, csp: str | None = None
+           ) -> Response:
     base = {"asset_version": ASSET_VERSION, "error_actions": ERROR_ACTIONS}
     response = templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
     response.headers.update(SECURITY_HEADERS)
+    if csp is not None:
+        response.headers["Content-Security-Policy"] = csp
     return response
 
 

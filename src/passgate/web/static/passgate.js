@@ -692,25 +692,35 @@
       }
     });
 
-    $("#sign-out").addEventListener("click", async (event) => {
-      const button = event.currentTarget;
-      busy(button, true);
-      try {
-        await api("POST", "/api/signout");
-        location.assign("/");
-      } catch (error) {
-        showError(error, "get");
-        busy(button, false);
-      }
-    });
-
     localTimes();
+  }
+
+  // -- signed out: the apps' front-channel logout frames load, then on to where the app asked -----
+  function signedOutPage() {
+    const next = $("#continue[data-auto-continue]");
+    if (!next) return;
+    const frames = Array.from(document.querySelectorAll("iframe.logout-frame"));
+    let waiting = frames.length;
+    let gone = false;
+    const go = () => {
+      if (gone) return;
+      gone = true;
+      location.assign(next.href);
+    };
+    // An app that never answers must not keep the user here.
+    setTimeout(go, 3000);
+    if (!waiting) go();
+    frames.forEach((frame) => frame.addEventListener("load", () => {
+      waiting -= 1;
+      if (waiting <= 0) go();
+    }));
   }
 
   function start() {
     const page = document.body.dataset.page;
     if (page === "signin") signInPage();
     else if (page === "securityinfo") securityInfoPage();
+    else if (page === "signedout") signedOutPage();
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
