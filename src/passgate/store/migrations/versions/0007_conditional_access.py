@@ -1,7 +1,7 @@
 """Authentication strengths, Conditional Access policies and named locations
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 """
 
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0007'
-down_revision = '0003'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
