@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import load, logquery, micro, profile
+from . import load, micro, profile
 from .server import CpuMeter, CpuSample, Server, ThrowawayDatabase
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -156,11 +156,6 @@ async def drive(args: argparse.Namespace, server: Server, meter: CpuMeter, floor
         floor_step = await measured(meter, "http floor", peak.concurrency, load.run_window(
             client, target, verifier, users, load.http_floor, peak.concurrency, args.duration / 2))
         report["http_floor"] = asdict(floor_step)
-
-        queries = logquery.run(server.base_url, server.env["PASSGATE_DATABASE_URL"], token)
-        report["signin_log_queries"] = queries
-        print("Sign-in log queries at 1,000,000 rows: " + (json.dumps(queries) if queries else
-                                                           "not measured here yet (bench/logquery.py)"))
 
     rss = meter.worker_rss_mb()
     report["rss_mb_per_worker"] = rss

@@ -262,6 +262,12 @@ def apps_add(
         "--redirect-uri", help="OpenID Connect redirect URI, matched exactly (repeat).")] = None,
     public: Annotated[bool, typer.Option(
         "--public", help="A public client (SPA, native): PKCE without a client secret.")] = False,
+    logout_url: Annotated[str | None, typer.Option(
+        "--logout-url", help="Front-channel logout URI (Graph's web.logoutUrl): framed, with iss and sid, "
+                             "when a session the app signed in from ends.")] = None,
+    backchannel_logout_uri: Annotated[str | None, typer.Option(
+        "--backchannel-logout-uri", help="Back-channel logout URI: receives a signed logout token when a "
+                                         "session the app signed in from ends.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Register an app; prints its appId and a client secret (shown only now; none for --public)."""
@@ -271,9 +277,11 @@ def apps_add(
         new = clients.create_app_registration(
             s, ctx, name, permission or [], web_redirect_uris=[] if public else uris,
             public_redirect_uris=uris if public else [], is_public=public, with_secret=not public,
+            logout_url=logout_url, backchannel_logout_uri=backchannel_logout_uri,
         )
         out = {"id": new.app.id, "appId": new.app.app_id, "displayName": new.app.display_name,
                "permissions": new.app.permissions, "redirectUris": clients.redirect_uris(new.app),
+               "logoutUrl": new.app.logout_url, "backchannelLogoutUri": new.app.backchannel_logout_uri,
                "isFallbackPublicClient": new.app.is_fallback_public_client}
         if new.client_secret:
             out["clientSecret"] = new.client_secret

@@ -1,7 +1,7 @@
 """The authentication methods policy: stored as Graph-shaped documents, read as core values.
 
-The Fido2 and TemporaryAccessPass configurations live in the settings table in Graph's own JSON
-(so GET returns exactly what PATCH stored); `fido2_policy()` and `tap_policy()` turn them into the
+The Fido2, TemporaryAccessPass, SoftwareOath and Password configurations live in the settings table in Graph's own JSON
+(so GET returns exactly what PATCH stored); `fido2_policy()`, `tap_policy()` and `method_policy()` turn them into the
 core's values. Validation refuses a bad document whole: nothing is saved.
 """
 
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from .context import RequestContext
 from .core import errors
 from .core.errors import PassgateError
+from .core.legacy_methods import MethodPolicy
 from .core.policy import (
     ALL_USERS,
     DEFAULT_PROFILE_ID,
@@ -34,9 +35,15 @@ from .store.tables import Group, Setting, User
 
 FIDO2 = "Fido2"
 TAP = "TemporaryAccessPass"
+SOFTWARE_OATH = "SoftwareOath"
+# Entra has no configuration for passwords (every account has one); Passgate's passwords are optional, so
+# the Password configuration is a Passgate extension in the same shape.
+PASSWORD = "Password"
 ODATA_TYPES = {
     FIDO2: "#microsoft.graph.fido2AuthenticationMethodConfiguration",
     TAP: "#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration",
+    SOFTWARE_OATH: "#microsoft.graph.softwareOathAuthenticationMethodConfiguration",
+    PASSWORD: "#microsoft.graph.passwordAuthenticationMethodConfiguration",
 }
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -85,7 +92,21 @@ def _default_tap() -> dict[str, Any]:
     }
 
 
-DEFAULTS = {FIDO2: _default_fido2, TAP: _default_tap}
+def _default_targets_only(config_id: str) -> dict[str, Any]:
+    """Password and SoftwareOath: off until an administrator turns them on."""
+    return {
+        "@odata.type": ODATA_TYPES[config_id],
+        "id": config_id,
+        "state": "disabled",
+        "includeTargets": [{"targetType": "group", "id": ALL_USERS, "isRegistrationRequired": False}],
+        "excludeTargets": [],
+    }
+
+
+DEFAULTS = {
+    FIDO2: _default_fido2, TAP: _default_tap,
+    SOFTWARE_OATH: lambda: _default_targets_only(SOFTWARE_OATH), PASSWORD: lambda: _default_targets_only(PASSWORD),
+}
 
 
 def load(session: Session, config_id: str) -> dict[str, Any]:
@@ -299,7 +320,16 @@ def merge_tap(session: Session, current: dict[str, Any], patch: dict[str, Any]) 
     return doc
 
 
-MERGERS = {FIDO2: merge_fido2, TAP: merge_tap}
+def merge_targets_only(session: Session, current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    patch = copy.deepcopy(patch)
+    _only(patch, {"@odata.type", "id", "state", "includeTargets", "excludeTargets"}, "")
+    doc = copy.deepcopy(current)
+    _apply_state(doc, patch)
+    _apply_targets(session, doc, patch, set())
+    return doc
+
+
+MERGERS = {FIDO2: merge_fido2, TAP: merge_tap, SOFTWARE_OATH: merge_targets_only, PASSWORD: merge_targets_only}
 
 
 def save(session: Session, ctx: RequestContext, config_id: str, doc: dict[str, Any], reset: bool = False) -> None:
@@ -345,6 +375,19 @@ def fido2_policy(doc: dict[str, Any]) -> Fido2Policy:
         include_targets=_core_targets(doc["includeTargets"]),
         exclude_targets=_core_targets(doc["excludeTargets"]),
     )
+
+
+def method_policy(doc: dict[str, Any]) -> MethodPolicy:
+    return MethodPolicy(doc["state"] == "enabled", _core_targets(doc["includeTargets"]),
+                        _core_targets(doc["excludeTargets"]))
+
+
+def password_policy_of(session: Session) -> MethodPolicy:
+    return method_policy(load(session, PASSWORD))
+
+
+def software_oath_policy_of(session: Session) -> MethodPolicy:
+    return method_policy(load(session, SOFTWARE_OATH))
 
 
 def tap_policy_of(session: Session) -> TapPolicy:

@@ -15,6 +15,9 @@ from authlib.integrations.httpx_client import OAuth2Client
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect
+
+from tests.integration.oidc_helpers import Receiver, verify_logout_token
 
 from .conftest import DEVICE_BOUND, Browser, Server
 from .test_pages import add_passkey, new_user, on_security_info, sign_in_with_tap
@@ -181,3 +184,73 @@ def test_oidc_sign_in_with_a_passkey(server: Server, make_browser: Any, monkeypa
         "grant_type": "refresh_token", "refresh_token": token2["refresh_token"], "client_id": app2["appId"],
         "client_secret": app2_secret})
     assert refused.json()["error"] == "invalid_grant"
+
+
+def test_sign_out_tells_apps_in_frames_and_by_back_channel_and_asks_without_a_hint(
+        server: Server, make_browser: Any, monkeypatch: Any) -> None:
+    """Signing out on the Security info page frames the app's front-channel logout URI (iss, sid) on the
+    signed-out page and POSTs it a logout token; /oauth2/logout without id_token_hint asks first, and after the
+    confirmation the page frames the apps, then continues to the app."""
+    monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
+    discovery = httpx.get(f"{server.base_url}/.well-known/openid-configuration", timeout=30).json()
+    assert discovery["frontchannel_logout_session_supported"] and discovery["backchannel_logout_session_supported"]
+    with Receiver() as app_server:
+        b = make_browser()
+        rp = RelyingParty(b)
+        app = server.cli("apps", "add", "--name", "Front", "--redirect-uri", rp.callback,
+                         "--logout-url", app_server.url("/fc"), "--backchannel-logout-uri", app_server.url("/bc"))
+        oauth = OAuth2Client(app["appId"], app["clientSecret"], scope=SCOPE, redirect_uri=rp.callback,
+                             code_challenge_method="S256", token_endpoint=discovery["token_endpoint"])
+
+        def sign_in_to_the_app(upn: str, tap: str) -> str:
+            b.goto("/")
+            sign_in_with_tap(b.page, upn, tap)
+            on_security_info(b)
+            verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
+            url, _ = oauth.create_authorization_url(discovery["authorization_endpoint"], code_verifier=verifier,
+                                                   nonce=nonce)
+            assert "code" in rp.visit(str(url))  # SSO from the page's session, no ceremony
+            token = oauth.fetch_token(authorization_response=rp.seen[-1], code_verifier=verifier)
+            return str(verify_id_token(token["id_token"], discovery, app["appId"], nonce)["sid"])
+
+        def told(sid: str, since: int) -> None:
+            """The frame's GET and the logout token's POST arrived (in either order) after request `since`."""
+            for _ in range(100):
+                got = app_server.requests[since:]
+                frames = [path for method, path, _ in got if method == "GET" and "sid=" in path]
+                posts = [(path, body) for method, path, body in got if method == "POST"]
+                if frames and posts:
+                    break
+                b.page.wait_for_timeout(100)
+            assert len(frames) == 1 and len(posts) == 1, got
+            front = urlsplit(frames[0])
+            assert front.path == "/fc" and parse_qs(front.query) == {"iss": [server.base_url], "sid": [sid]}
+            assert posts[0][0] == "/bc"
+            jwks = httpx.get(discovery["jwks_uri"], timeout=30).json()
+            claims = verify_logout_token(jwks, posts[0][1]["logout_token"][0], server.base_url, app["appId"])
+            assert claims["sid"] == sid
+
+        # -- the Sign out button on Security info ------------------------------------------------
+        user, tap = new_user(server, "frontchannel")
+        sid = sign_in_to_the_app(user["userPrincipalName"], tap)
+        b.goto("/mysecurityinfo")
+        b.page.get_by_role("button", name="Sign out").click()
+        expect(b.page.get_by_role("heading", name="You are signed out")).to_be_visible()
+        told(sid, 0)
+        expect(b.page.get_by_role("link", name="Sign in again")).to_be_visible()
+
+        # -- /oauth2/logout without id_token_hint: a confirmation page, then frames, then the app -------
+        user2, tap2 = new_user(server, "confirm")
+        sid2 = sign_in_to_the_app(user2["userPrincipalName"], tap2)
+        back = app_server.url("/fc")
+        b.page.goto(discovery["end_session_endpoint"] + "?" + urlencode({
+            "client_id": app["appId"], "post_logout_redirect_uri": back, "state": "s-2"}))
+        expect(b.page.get_by_role("heading", name="Sign out?")).to_be_visible()
+        assert len(app_server.requests) == 2  # nothing happened yet
+        b.page.get_by_role("button", name="Sign out").click()
+        expect(b.page).to_have_url(f"{back}?state=s-2")
+        told(sid2, 2)
+        silent = rp.visit(oauth.create_authorization_url(
+            discovery["authorization_endpoint"], code_verifier=secrets.token_urlsafe(48),
+            nonce="n", prompt="none")[0])
+        assert silent["error"] == "login_required"

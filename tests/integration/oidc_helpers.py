@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,12 +22,14 @@ REDIRECT = "http://localhost:9000/cb"
 LOGOUT = "http://localhost:9000/bye"
 
 
-def make_app(db: Database, *, public: bool = False, name: str = "Web app") -> tuple[str, str]:
+def make_app(db: Database, *, public: bool = False, name: str = "Web app", logout_url: str | None = None,
+             backchannel_logout_uri: str | None = None) -> tuple[str, str]:
     """(client_id, client_secret) of an app with one redirect URI; public apps get no secret."""
     with db.transaction() as s:
         new = clients.create_app_registration(
             s, RequestContext(), name, [], web_redirect_uris=[] if public else [REDIRECT],
             public_redirect_uris=[REDIRECT] if public else [], is_public=public, with_secret=not public,
+            logout_url=logout_url, backchannel_logout_uri=backchannel_logout_uri,
         )
         new.app.post_logout_redirect_uris = [LOGOUT]
         return new.app.app_id, new.client_secret
@@ -89,3 +94,74 @@ def tokens(client: Any, client_id: str, secret: str | None, **extra: Any) -> dic
 def claims_of(client: Any, token: str) -> dict[str, Any]:
     keys = KeySet.import_key_set(client.get("/oauth2/jwks").json())
     return dict(jwt.decode(token, keys, algorithms=["ES256", "RS256"]).claims)
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 standing in for an app's logout endpoints: it records every request
+    (method, path with query, form body) and answers after `delay` seconds with `status`."""
+
+    def __init__(self, delay: float = 0.0, status: int = 200) -> None:
+        self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
+        self.arrived = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = parse_qs(self.rfile.read(length).decode()) if length else {}
+                outer.requests.append((self.command, self.path, body))
+                outer.arrived.set()
+                time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "text/html")
+                    self.send_header("content-length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the caller gave up waiting (the slow app of a timeout test)
+
+            do_GET = do_POST = _record
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def wait(self, count: int = 1, seconds: float = 10.0) -> None:
+        deadline = time.monotonic() + seconds
+        while len(self.requests) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(self.requests) >= count, f"{len(self.requests)} of {count} requests arrived"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> Receiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def verify_logout_token(jwks: dict[str, Any], token: str, issuer: str, client_id: str) -> dict[str, Any]:
+    """Back-Channel Logout 1.0 §2.4 checks, as an app makes them, against the published keys."""
+    decoded = jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["ES256", "RS256"])
+    assert decoded.header["typ"] == "logout+jwt"
+    jwt.JWTClaimsRegistry(
+        iss={"essential": True, "value": issuer}, aud={"essential": True, "value": client_id},
+        iat={"essential": True}, exp={"essential": True}, jti={"essential": True}, sid={"essential": True},
+        sub={"essential": True}, events={"essential": True},
+    ).validate(decoded.claims)
+    claims = dict(decoded.claims)
+    assert claims["events"] == {"http://schemas.openid.net/event/backchannel-logout": {}}
+    assert "nonce" not in claims
+    return claims

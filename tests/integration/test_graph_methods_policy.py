@@ -36,7 +36,8 @@ def test_defaults_in_graph_shape_with_case_insensitive_ids(graph: Graph) -> None
     assert policy.status_code == 200
     body = policy.json()
     assert body["id"] == "authenticationMethodsPolicy"
-    assert [c["id"] for c in body["authenticationMethodConfigurations"]] == ["Fido2", "TemporaryAccessPass"]
+    assert [c["id"] for c in body["authenticationMethodConfigurations"]] == [
+        "Fido2", "TemporaryAccessPass", "SoftwareOath", "Password"]
     for config_id in ("fido2", "Fido2", "FIDO2"):
         fido2 = graph.get(f"{CONFIGS}/{config_id}").json()
         assert fido2["@odata.type"] == FIDO2_TYPE and fido2["id"] == "Fido2"

@@ -31,6 +31,10 @@ def test_applications_in_graph_shape_sign_in_with_the_secret_from_add_password(c
     app = created.json()
     assert app["web"]["redirectUris"] == [REDIRECT] and app["passwordCredentials"] == []
     assert app["spa"] == {"redirectUris": []} and app["isFallbackPublicClient"] is False
+    assert app["backchannelLogoutUri"] is None
+    set_back = graph.patch(f"/applications/{app['id']}", json={"backchannelLogoutUri": "https://wiki.example/bc"})
+    assert set_back.status_code == 204
+    assert graph.get(f"/applications/{app['id']}").json()["backchannelLogoutUri"] == "https://wiki.example/bc"
     password = graph.post(f"/applications/{app['id']}/addPassword",
                           json={"passwordCredential": {"displayName": "prod"}})
     assert password.status_code == 200, password.text
@@ -70,6 +74,8 @@ def test_applications_refusals_and_permission(client: Any, db: Database) -> None
         {"displayName": "x", "spa": {"redirectUris": "https://a.example/cb"}},
         {"displayName": "x", "web": {"implicitGrantSettings": {"enableIdTokenIssuance": True}}},
         {"displayName": "x", "unknown": 1},
+        {"displayName": "x", "backchannelLogoutUri": "http://evil.example/bc"},
+        {"displayName": "x", "backchannelLogoutUri": ["https://a.example/bc"]},
         {"web": {"redirectUris": []}},
     ]
     for body in bad:
@@ -105,6 +111,12 @@ def test_cli_apps_add_with_redirect_uris(settings: Any, db: Database, monkeypatc
     assert plain.exit_code == 0 and "clientSecret:" in plain.output
     refused = runner.invoke(cli, ["apps", "add", "--name", "Bad", "--redirect-uri", "http://evil.example/cb"])
     assert refused.exit_code == 1 and "https" in refused.output
+    logout = json.loads(runner.invoke(cli, [
+        "apps", "add", "--name", "Logout", "--redirect-uri", REDIRECT, "--logout-url", LOGOUT,
+        "--backchannel-logout-uri", "https://app.example/backchannel", "--json"]).output)
+    assert logout["logoutUrl"] == LOGOUT and logout["backchannelLogoutUri"] == "https://app.example/backchannel"
+    bad_logout = runner.invoke(cli, ["apps", "add", "--name", "Bad", "--backchannel-logout-uri", "javascript:x"])
+    assert bad_logout.exit_code == 1 and "backchannelLogoutUri" in bad_logout.output
     signed_in_as(client, db, "cli@example.com")
     assert tokens(client, made["appId"], made["clientSecret"])["id_token"]
     assert tokens(client, public["appId"], None)["id_token"]

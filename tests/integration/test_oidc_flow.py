@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -387,3 +388,125 @@ def test_step_up_from_a_pass_session_by_a_passkey_ceremony(client: Any, db: Data
     body = exchange(client, client_id, secret, answer["code"], verifier).json()
     claims = claims_of(client, body["id_token"])
     assert claims["acr"] == "phr" and claims["amr"] == ["swk", "user", "mfa"]
+
+
+def _back_and_marker(response: Any) -> tuple[str, str]:
+    assert response.status_code == 303 and response.headers["location"].startswith("/signin?next="), response.text
+    back = parse_qs(urlsplit(response.headers["location"]).query)["next"][0]
+    return back, parse_qs(urlsplit(back).query)["passgate_fresh"][0]
+
+
+def test_the_fresh_sign_in_marker_is_bound_on_the_server(client: Any, db: Database) -> None:
+    """Only a marker this server stored, for this browser and app, followed by a new sign-in, satisfies
+    prompt=login, and only once: a forged, foreign, replayed or other app's marker proves nothing."""
+    from passgate.signin import sessions
+
+    client_id, secret = make_app(db)
+    other_id, _ = make_app(db, name="Other")
+    signed_in_as(client, db, "quinn@example.com")
+    verifier, challenge = pkce()
+    back, marker = _back_and_marker(authorize(client, client_id, challenge, prompt="login"))
+    agent = client.cookies.get(sessions.AGENT_COOKIE)
+    assert agent and marker not in agent and len(marker) >= 43
+    # A forged marker (what the client-side timestamp allowed) does not satisfy prompt=login.
+    assert _back_and_marker(client.get(back.replace(marker, "A" * 43), follow_redirects=False))
+    signed_in_as(client, db, "quinn2@example.com")  # a new sign-in in this browser, after the marker
+    # Another browser (another agent cookie) cannot use this browser's marker ...
+    def agent_cookie(value: str) -> None:
+        client.cookies.delete(sessions.AGENT_COOKIE)
+        client.cookies.set(sessions.AGENT_COOKIE, value)
+
+    agent_cookie("another-browser")
+    _back_and_marker(client.get(back, follow_redirects=False))
+    agent_cookie(agent)
+    # ... nor can another app's request.
+    foreign = authorize(client, other_id, challenge, prompt="login", passgate_fresh=marker)
+    _back_and_marker(foreign)
+    # The browser that got it, after its new sign-in: the code, once.
+    answer = redirect_params(client.get(back, follow_redirects=False))
+    assert exchange(client, client_id, secret, answer["code"], verifier).status_code == 200
+    _back_and_marker(client.get(back, follow_redirects=False))  # replayed: sign in again
+    # A marker whose pending authorization has expired (an old bookmark) proves nothing either.
+    from passgate.store.tables import PendingAuthorization
+
+    back, marker = _back_and_marker(authorize(client, client_id, challenge, prompt="login"))
+    signed_in_as(client, db, "quinn3@example.com")
+    with db.transaction() as s:
+        s.execute(update(PendingAuthorization).values(expires_at=utcnow() - timedelta(seconds=1)))
+    _back_and_marker(client.get(back, follow_redirects=False))
+
+
+def test_a_browser_without_an_agent_cookie_gets_one_with_its_marker(client: Any, db: Database) -> None:
+    from passgate.signin import sessions
+
+    client_id, _ = make_app(db)
+    _, challenge = pkce()
+    response = authorize(client, client_id, challenge)
+    _back_and_marker(response)
+    assert sessions.AGENT_COOKIE in response.headers["set-cookie"]
+
+
+def test_refused_authorize_requests_are_in_the_sign_in_log(client: Any, db: Database) -> None:
+    from passgate.core import errors
+    from passgate.store.tables import SignIn
+
+    client_id, _ = make_app(db, name="Logged app")
+    user_id = signed_in_as(client, db, "rae@example.com")
+    _, challenge = pkce()
+    headers = {"user-agent": "refusal-test/1.0"}
+    cases = [
+        ({"client_id": "not-registered"}, errors.APP_NOT_FOUND, None),
+        ({"redirect_uri": "http://localhost:9000/other"}, errors.REDIRECT_URI_MISMATCH, "Logged app"),
+        ({"code_challenge": None}, errors.PKCE_REQUIRED, "Logged app"),
+        ({"scope": "openid admin"}, errors.INVALID_SCOPE, "Logged app"),
+        ({"acr_values": "phrh"}, errors.AUTHENTICATION_STRENGTH_UNREACHABLE, "Logged app"),
+    ]
+    for extra, code, app_name in cases:
+        correlation = str(uuid.uuid4())
+        params = {"client_id": client_id, "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid",
+                  "nonce": "n", "code_challenge": challenge, "code_challenge_method": "S256", **extra}
+        response = client.get("/oauth2/authorize", params={k: v for k, v in params.items() if v is not None},
+                              headers={**headers, "client-request-id": correlation}, follow_redirects=False)
+        assert response.status_code in (302, 400, 404), response.status_code
+        with db.transaction() as s:
+            entry = s.scalars(select(SignIn).where(SignIn.correlation_id == correlation)).one()
+        assert entry.error_code == code.number, (code.name, entry.error_code, entry.failure_reason)
+        assert entry.app_display_name == app_name and entry.user_id == user_id
+        assert entry.app_id == (client_id if app_name else None)
+        assert entry.user_agent == "refusal-test/1.0" and entry.ip_address and entry.details["protocol"] == "oidc"
+    assert counts(db) == (0, 0, 0)
+
+
+def test_app_tokens_introspect_while_the_app_lives(client: Any, db: Database) -> None:
+    from passgate.context import RequestContext
+    from passgate.oidc import clients
+    from passgate.oidc import tokens as app_tokens
+    from passgate.store.tables import App
+
+    with db.transaction() as s:
+        robot = clients.create_app_registration(s, RequestContext(), "Robot", ["User.Read.All"])
+        admin = clients.create_app_registration(s, RequestContext(), "App admin", ["Application.ReadWrite.All"])
+        bystander = clients.create_app_registration(s, RequestContext(), "Bystander", ["User.Read.All"])
+        robot_id, robot_secret = robot.app.app_id, robot.client_secret
+        admin_auth = {"client_id": admin.app.app_id, "client_secret": admin.client_secret}
+        bystander_auth = {"client_id": bystander.app.app_id, "client_secret": bystander.client_secret}
+    token = client.post("/oauth2/token", data={"grant_type": "client_credentials", "client_id": robot_id,
+                                               "client_secret": robot_secret}).json()["access_token"]
+    own = client.post("/oauth2/introspect", data={"client_id": robot_id, "client_secret": robot_secret,
+                                                  "token": token}).json()
+    assert own["active"] is True and own["client_id"] == robot_id and own["roles"] == ["User.Read.All"]
+    assert own["exp"] > own["iat"] and own["aud"] == "http://localhost:8443/graph" and own["token_type"] == "Bearer"
+    assert client.post("/oauth2/introspect", data={**admin_auth, "token": token}).json()["active"] is True
+    assert client.post("/oauth2/introspect", data={**bystander_auth, "token": token}).json() == {"active": False}
+    # Expired: inactive (no leeway).
+    services = client.app.state.services
+    with db.transaction() as s:
+        app = s.scalar(select(App).where(App.app_id == robot_id))
+        assert app is not None
+        old = app_tokens.app_access_token(services.keys.ring(RequestContext()), services.settings, app,
+                                          utcnow() - timedelta(hours=2), 60)
+    assert client.post("/oauth2/introspect", data={**admin_auth, "token": old}).json() == {"active": False}
+    # The app is deleted: its tokens are no longer active.
+    with db.transaction() as s:
+        s.delete(s.scalar(select(App).where(App.app_id == robot_id)))
+    assert client.post("/oauth2/introspect", data={**admin_auth, "token": token}).json() == {"active": False}

@@ -226,6 +226,34 @@ UNSUPPORTED_GRANT_TYPE = _code(
     "Use grant_type=client_credentials for automation.",
 )
 
+# -- log queries (/auditLogs): OData options the log read APIs refuse ------------------------
+UNSUPPORTED_FILTER = _code(
+    900030, "Request_UnsupportedQuery", 400,
+    "This $filter is not supported on this resource.",
+    "Filter only on the properties and operators the message lists, joined with 'and'.",
+)
+INVALID_FILTER_VALUE = _code(
+    900031, "Request_InvalidFilterValue", 400,
+    "A value in $filter has the wrong form for its property.",
+    "Write times as ISO 8601 UTC without quotes (2026-01-31T00:00:00Z), numbers without quotes, and "
+    "strings in single quotes.",
+)
+INVALID_TOP = _code(
+    900032, "Request_InvalidTop", 400,
+    "$top is out of range for this resource.",
+    "Give $top as a whole number from 1 to the maximum the message names, or leave it out.",
+)
+UNSUPPORTED_ORDER_BY = _code(
+    900033, "Request_UnsupportedOrderBy", 400,
+    "This $orderby is not supported on this resource.",
+    "Order by the time property the message names, ascending (asc) or descending (desc, the default).",
+)
+INVALID_SKIP_TOKEN = _code(
+    900034, "Request_InvalidSkipToken", 400,
+    "The paging token ($skiptoken) is not one this server issued for this query.",
+    "Follow @odata.nextLink exactly as it was returned, or start again from the first page.",
+)
+
 # -- OpenID Connect: requests that cannot be answered at the app's redirect URI -----------------
 APP_NOT_FOUND = _code(
     700016, "UnauthorizedClient_AppNotFound", 400,
@@ -248,6 +276,44 @@ LOGOUT_REDIRECT_NOT_REGISTERED = _code(
     "You are signed out, but the app asked to send you to an address it has not registered.",
     "Tell the app's owner: post_logout_redirect_uri must match one of the app registration's "
     "post-logout redirect URIs (web.logoutUrl or postLogoutRedirectUris).",
+)
+
+AUTHORIZE_PARAMETER_INVALID = _code(
+    900022, "AuthorizeParameterInvalid", 400,
+    "The app's sign-in request has a parameter that is missing, repeated or not valid.",
+    "Tell the app's owner: the error_description names the parameter (nonce, prompt, max_age, "
+    "response_mode); each parameter may be sent once.",
+)
+PKCE_REQUIRED = _code(
+    900023, "PkceRequired", 400,
+    "The app's sign-in request does not use PKCE with S256, which every app must.",
+    "Tell the app's owner: send code_challenge (43 to 128 characters) with code_challenge_method=S256.",
+)
+UNSUPPORTED_RESPONSE_TYPE = _code(
+    900024, "UnsupportedResponseType", 400,
+    "The app asked for a kind of answer this sign-in service does not give.",
+    "Tell the app's owner: use the authorization code flow (response_type=code).",
+)
+INVALID_SCOPE = _code(
+    900025, "InvalidScope", 400,
+    "The app asked for permissions this sign-in service does not know.",
+    "Tell the app's owner: scope must include openid and only openid, profile, email, offline_access.",
+)
+LOGIN_REQUIRED = _code(
+    900026, "LoginRequired", 400,
+    "The app asked to sign you in silently, but no sign-in in this browser satisfies its request.",
+    "Open the app again; it should send you to the sign-in page (without prompt=none).",
+)
+AUTHENTICATION_STRENGTH_UNREACHABLE = _code(
+    900027, "AuthenticationStrengthUnreachable", 403,
+    "The app needs a stronger sign-in than your account can give (acr_values).",
+    "Ask your helpdesk for a passkey of the kind the app needs (for example an attested device-bound one).",
+)
+LOGOUT_REQUEST_REFUSED = _code(
+    900028, "LogoutRequestRefused", 400,
+    "The app's sign-out request names a return address it has not registered, so you were not signed out.",
+    "Sign out from the Security info page, and tell the app's owner: post_logout_redirect_uri must match "
+    "one of the app registration's post-logout redirect URIs.",
 )
 
 # -- methods policy and passkey profiles -----------------------------------------------------
@@ -296,4 +362,145 @@ ADMIN_LOCKOUT = _code(
     135140, "PolicyWouldLockOutAdministrators", 409,
     "This change would leave no Global Administrator able to sign in with a passkey.",
     "Give an administrator a passkey the new policy allows first, or confirm with the override header.",
+)
+
+# -- Conditional Access (numbers Entra also uses keep Entra's meaning) ---------------------------
+BLOCKED_BY_CONDITIONAL_ACCESS = _code(
+    53003, "BlockedByConditionalAccess", 403,
+    "Access has been blocked by a Conditional Access policy.",
+    "Ask your administrator which policy blocked you (it is named in the sign-in log), or sign in from "
+    "a place or device the policy allows.",
+)
+STRONG_AUTHENTICATION_REQUIRED = _code(
+    50076, "UserStrongAuthClientAuthNRequired", 401,
+    "This app needs a stronger sign-in than the one you made.",
+    "Complete the extra verification you are offered (for example, your passkey).",
+)
+STRONG_AUTHENTICATION_ENROLLMENT_REQUIRED = _code(
+    50079, "UserStrongAuthEnrollmentRequired", 403,
+    "This app needs a sign-in method you have not registered yet.",
+    "Register the method you are offered (for example, a passkey) on the Security info page.",
+)
+SECURITY_INFO_REGISTRATION_BLOCKED = _code(
+    53010, "ProofUpBlockedDueToSecurityInfoAcr", 403,
+    "A Conditional Access policy does not allow registering security info from here.",
+    "Register your methods from a place or device your organisation allows, or ask your administrator.",
+)
+SIGN_IN_FREQUENCY = _code(
+    70044, "BadSessionDueToSignInFrequency", 401,
+    "Your sign-in is older than a Conditional Access policy allows for this app.",
+    "Sign in again.",
+)
+
+# -- authentication strengths and Conditional Access administration --------------------------
+STRENGTH_COMBINATION_INVALID = _code(
+    135170, "AuthenticationStrengthCombinationInvalid", 400,
+    "An allowed combination of the authentication strength is not valid.",
+    "Write each combination as authentication method modes joined by commas, such as 'fido2' or "
+    "'password,softwareOath'; GET /identity/conditionalAccess/authenticationStrength/authenticationMethodModes "
+    "lists the modes.",
+)
+STRENGTH_READ_ONLY = _code(
+    135171, "AuthenticationStrengthReadOnly", 400,
+    "Built-in authentication strengths cannot be changed or deleted.",
+    "Create a custom authentication strength with the combinations you need.",
+)
+STRENGTH_IN_USE = _code(
+    135172, "AuthenticationStrengthInUse", 409,
+    "This authentication strength is required by a Conditional Access policy.",
+    "Change or delete the Conditional Access policies that use it first (GET .../usage lists them).",
+)
+STRENGTH_CANNOT_BE_SATISFIED = _code(
+    135173, "AuthenticationStrengthCannotBeSatisfied", 403,
+    "None of the sign-in methods you have, or could register, is strong enough for this app.",
+    "Ask your administrator which methods this app requires, and to give you one of them.",
+)
+CONDITIONAL_ACCESS_POLICY_INVALID = _code(
+    135174, "ConditionalAccessPolicyInvalid", 400,
+    "The Conditional Access policy is not valid.",
+    "Correct the property the message names; nothing was saved.",
+)
+CONDITIONAL_ACCESS_LOCKOUT = _code(
+    135175, "ConditionalAccessWouldLockOutAdministrators", 409,
+    "This Conditional Access policy would block every Global Administrator from the admin API.",
+    "Exclude an administrator (or a group or role of them) from the policy, or confirm with the header "
+    "'Passgate-Override-Lockout: true'.",
+)
+NAMED_LOCATION_INVALID = _code(
+    135176, "NamedLocationInvalid", 400,
+    "The named location is not valid.",
+    "Give a displayName and ipRanges of #microsoft.graph.iPv4CidrRange or iPv6CidrRange with cidrAddress "
+    "values such as '203.0.113.0/24'.",
+)
+NAMED_LOCATION_IN_USE = _code(
+    135177, "NamedLocationInUse", 409,
+    "This named location is used by a Conditional Access policy.",
+    "Remove it from the policies' location conditions first.",
+)
+COMBINATION_CONFIGURATION_INVALID = _code(
+    135178, "CombinationConfigurationInvalid", 400,
+    "The combination configuration is not valid.",
+    "Send a #microsoft.graph.fido2CombinationConfiguration with allowedAAGUIDs (AAGUIDs) and "
+    "appliesToCombinations ['fido2'].",
+)
+# -- legacy methods: password and TOTP (softwareOath) ----------------------------------------
+INVALID_USERNAME_OR_PASSWORD = _code(
+    50126, "InvalidUserNameOrPassword", 400,
+    "The username or password is not right.",
+    "Check your password for typing mistakes (and Caps Lock) and try again, or sign in another way.",
+)
+PASSWORD_NOT_ENABLED_FOR_USER = _code(
+    135150, "PasswordMethodNotEnabledForUser", 403,
+    "Passwords are not enabled for your account by the authentication methods policy.",
+    "Sign in another way, or ask your administrator to include you in the Password method policy.",
+)
+SOFTWARE_OATH_NOT_ENABLED_FOR_USER = _code(
+    135151, "SoftwareOathMethodNotEnabledForUser", 403,
+    "Authenticator app codes (TOTP) are not enabled for your account by the authentication methods policy.",
+    "Use another method, or ask your administrator to include you in the Software OATH tokens policy.",
+)
+PASSWORD_TOO_WEAK = _code(
+    135152, "PasswordTooWeak", 400,
+    "This password is not allowed.",
+    "Choose a longer password that is not a common one and does not contain your username.",
+)
+VERIFICATION_CODE_INVALID = _code(
+    135153, "VerificationCodeInvalid", 400,
+    "That verification code is not right.",
+    "Type the 6-digit code your authenticator app shows now; check that your device's clock is correct.",
+)
+VERIFICATION_CODE_ALREADY_USED = _code(
+    135154, "VerificationCodeAlreadyUsed", 400,
+    "That verification code was already used once and cannot be used again.",
+    "Wait for your authenticator app to show a new code, then type that one.",
+)
+TOO_MANY_WRONG_SECRETS = _code(
+    135155, "TooManyWrongPasswordsOrCodes", 429,
+    "Too many wrong passwords or codes; sign-in with them is paused for a while.",
+    "Wait 15 minutes before trying again, or sign in with a passkey.",
+)
+VERIFICATION_CODE_REQUIRED = _code(
+    135156, "VerificationCodeRequiredInterrupt", 401,
+    "The password was right; the sign-in now needs a code from your authenticator app.",
+    "Type the 6-digit code your authenticator app shows to finish signing in.",
+)
+PENDING_SIGN_IN_NOT_FOUND = _code(
+    135157, "PendingSignInNotFound", 400,
+    "This sign-in step has expired, was already finished, or was started in another browser.",
+    "Start again: type your username and password.",
+)
+CURRENT_PASSWORD_REQUIRED = _code(
+    135158, "CurrentPasswordRequired", 403,
+    "Changing your password needs your current password or a sign-in within the last 10 minutes.",
+    "Type your current password, or sign out and sign in again, then change it.",
+)
+AUTHENTICATOR_SETUP_EXPIRED = _code(
+    135159, "AuthenticatorAppSetupExpired", 400,
+    "This authenticator app set-up has expired, was already finished, or was started in another browser.",
+    "Select “Add authenticator app” again and scan the new QR code.",
+)
+TOO_MANY_AUTHENTICATOR_APPS = _code(
+    135160, "TooManyAuthenticatorApps", 409,
+    "You already have the most authenticator apps allowed.",
+    "Delete an authenticator app you no longer use, then add the new one.",
 )

@@ -37,3 +37,35 @@ class TapState:
     lifetime_minutes: int
     is_usable_once: bool
     used_at: datetime | None
+
+
+class MethodMode(StrEnum):
+    """Graph's `authenticationMethodModes` that Passgate can produce: what one sign-in step proved.
+
+    Authentication strengths are sets of combinations of these (`"password,softwareOath"`)."""
+
+    PASSWORD = "password"
+    SOFTWARE_OATH = "softwareOath"
+    FIDO2 = "fido2"
+    TAP_ONE_TIME = "temporaryAccessPassOneTime"
+    TAP_MULTI_USE = "temporaryAccessPassMultiUse"
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyEvidence:
+    """The verified facts of the passkey a session signed in with (for strengths that name models or facts)."""
+
+    aaguid: str
+    attested: bool  # the attestation chained to a trust anchor at registration
+    device_bound: bool  # not backup eligible: the key cannot leave the authenticator
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What a sign-in session has proven so far: the modes it satisfied, when, and with which passkey.
+
+    Built by the session layer from a stored session; read by core/strengths.py and core/access.py."""
+
+    methods: frozenset[MethodMode]
+    auth_time: datetime
+    passkey: PasskeyEvidence | None = None

@@ -25,6 +25,7 @@ from . import odata
 from .base import (
     BOOLEAN,
     NULLABLE_OBJECT,
+    NULLABLE_STRING,
     STRING,
     STRING_LIST,
     bad_request,
@@ -42,7 +43,7 @@ router = APIRouter()
 WRITE = require("Application.ReadWrite.All")
 ODATA_TYPE = "microsoft.graph.application"
 PROPERTIES = ("id", "appId", "displayName", "createdDateTime", "web", "spa", "publicClient",
-              "isFallbackPublicClient", "passwordCredentials", "postLogoutRedirectUris")
+              "isFallbackPublicClient", "passwordCredentials", "postLogoutRedirectUris", "backchannelLogoutUri")
 _SCHEMA = {
     "displayName": STRING,
     "web": NULLABLE_OBJECT,
@@ -50,6 +51,7 @@ _SCHEMA = {
     "publicClient": NULLABLE_OBJECT,
     "isFallbackPublicClient": BOOLEAN,
     "postLogoutRedirectUris": STRING_LIST,
+    "backchannelLogoutUri": NULLABLE_STRING,
     "signInAudience": STRING,
 }
 
@@ -78,6 +80,7 @@ def application_json(session: Session, app: App) -> dict[str, Any]:
         "spa": {"redirectUris": list(app.spa_redirect_uris)},
         "publicClient": {"redirectUris": list(app.public_client_redirect_uris)},
         "postLogoutRedirectUris": list(app.post_logout_redirect_uris),
+        "backchannelLogoutUri": app.backchannel_logout_uri,
         "passwordCredentials": [password_json(s) for s in secrets],
     }
 
@@ -126,6 +129,11 @@ def apply(app: App, values: dict[str, Any]) -> list[dict[str, Any]]:
         uris = clients.check_uri_list(values["postLogoutRedirectUris"], "postLogoutRedirectUris")
         changes.append(modified("PostLogoutRedirectUris", app.post_logout_redirect_uris, uris))
         app.post_logout_redirect_uris = uris
+    if "backchannelLogoutUri" in values:
+        value = values["backchannelLogoutUri"]
+        url = None if value is None else clients.check_redirect_uri(value, "backchannelLogoutUri")
+        changes.append(modified("BackchannelLogoutUri", app.backchannel_logout_uri, url))
+        app.backchannel_logout_uri = url
     if "isFallbackPublicClient" in values:
         changes.append(modified("IsFallbackPublicClient", app.is_fallback_public_client,
                                 values["isFallbackPublicClient"]))

@@ -35,7 +35,7 @@ from ..signin import taps
 from ..store.tables import Passkey, TemporaryAccessPass, User
 from ..web import api as web_api
 from ..web.deps import request_context, services
-from . import odata
+from . import legacy_methods, odata
 from .authentication import READ, tap_json
 from .base import (
     NULLABLE_STRING,
@@ -264,7 +264,7 @@ def _all_methods(session: Session, user: User, caller: Caller, beta: bool) -> li
     row: TemporaryAccessPass | None = taps.pass_of(session, user)
     if row is not None:
         items.append(tap_json(row, taps.usability(session, row, caller.ctx.now)))
-    return items
+    return items + legacy_methods.methods_of(session, user)
 
 
 def _methods(request: Request, caller: Caller) -> Response:

@@ -1,4 +1,5 @@
-"""/policies/authenticationMethodsPolicy and its method configurations (Fido2, TemporaryAccessPass)."""
+"""/policies/authenticationMethodsPolicy and its method configurations (Fido2, TemporaryAccessPass, SoftwareOath,
+Password)."""
 
 from __future__ import annotations
 

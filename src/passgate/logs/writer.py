@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from ..context import RequestContext
+from ..core import user_agents
 from ..core.errors import PassgateError
 from ..store.tables import DirectoryAudit, SignIn, User
+
+PREVIOUSLY_SATISFIED = "Previously satisfied"
+PRIMARY_AUTHENTICATION = "Primary authentication"
+SINGLE_FACTOR = "singleFactorAuthentication"
+MULTI_FACTOR = "multiFactorAuthentication"
+CONDITIONAL_ACCESS_STATUSES = ("success", "failure", "notApplied")
+BROWSER = "Browser"
 
 
 @dataclass(slots=True)
 class SignInAttempt:
-    """What is known about a sign-in so far; filled in as the ceremony learns more."""
+    """What is known about a sign-in so far; filled in as the ceremony learns more.
+
+    Everything after `details` is optional, so a caller that knows only the method still writes a whole
+    entry: no Conditional Access applied, single-factor, interactive, through a browser, and one
+    authentication step derived from the method and the outcome."""
 
     method: str
     user: User | None = None
@@ -23,12 +36,65 @@ class SignInAttempt:
     app_id: str | None = None
     app_display_name: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # A step that succeeded but does not finish the sign-in (a second factor is due) is logged with this code.
+    interrupted: PassgateError | None = None
+    # Graph appliedConditionalAccessPolicy documents, stored as given (the beta shape; the reader trims it).
+    applied_policies: list[dict[str, Any]] = field(default_factory=list)
+    conditional_access_status: str = "notApplied"
+    # Graph authenticationDetail documents, one per step (see authentication_step); none given: one derived.
+    authentication_details: list[dict[str, Any]] = field(default_factory=list)
+    authentication_requirement: str = SINGLE_FACTOR
+    is_interactive: bool = True
+    client_app_used: str = BROWSER
+    authentication_protocol: str = "none"
+    session_id: str | None = None
+    resource_id: str | None = None  # defaults to the app signed in to
+    resource_display_name: str | None = None
+
+
+def authentication_step(
+    method: str | None,
+    detail: str | None,
+    at: datetime,
+    succeeded: bool,
+    result_detail: str | None = None,
+    requirement: str = PRIMARY_AUTHENTICATION,
+) -> dict[str, Any]:
+    """One Graph authenticationDetail: a step of a sign-in (a passkey, a pass, a step-up...)."""
+    if result_detail is None:
+        if not succeeded:
+            result_detail = "Authentication failed"
+        elif method == PREVIOUSLY_SATISFIED or detail == PREVIOUSLY_SATISFIED:
+            result_detail = "First factor requirement satisfied by claim in the token"
+        else:
+            result_detail = "Authentication succeeded"
+    return {
+        "authenticationMethod": method,
+        "authenticationMethodDetail": detail,
+        "authenticationStepDateTime": at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "authenticationStepRequirement": requirement,
+        "authenticationStepResultDetail": result_detail,
+        "succeeded": succeeded,
+    }
+
+
+def derived_step(entry: SignIn) -> dict[str, Any]:
+    """The one step an entry stands for when its writer gave none (and for entries older than steps)."""
+    return authentication_step(
+        entry.authentication_method, entry.authentication_method_detail, entry.created_at,
+        entry.error_code == 0, entry.failure_reason if entry.error_code else None,
+    )
 
 
 def record_sign_in(
     session: Session, ctx: RequestContext, attempt: SignInAttempt, error: PassgateError | None = None
 ) -> SignIn:
+    if attempt.conditional_access_status not in CONDITIONAL_ACCESS_STATUSES:
+        raise ValueError(f"conditionalAccessStatus {attempt.conditional_access_status!r} is not a Graph value")
+    if attempt.authentication_requirement not in (SINGLE_FACTOR, MULTI_FACTOR):
+        raise ValueError(f"authenticationRequirement {attempt.authentication_requirement!r} is not a Graph value")
     user = attempt.user
+    device = user_agents.describe(ctx.user_agent)
     entry = SignIn(
         created_at=ctx.now,
         user_id=user.id if user else None,
@@ -41,10 +107,22 @@ def record_sign_in(
         correlation_id=ctx.correlation_id,
         error_code=error.code.number if error else 0,
         failure_reason=error.message if error else None,
-        authentication_method=attempt.method,
+        authentication_method=attempt.method or None,  # none yet: refused before any authentication
         authentication_method_detail=attempt.method_detail,
         details=attempt.details,
+        conditional_access_status=attempt.conditional_access_status,
+        applied_policies=list(attempt.applied_policies),
+        authentication_requirement=attempt.authentication_requirement,
+        is_interactive=attempt.is_interactive,
+        client_app_used=attempt.client_app_used,
+        authentication_protocol=attempt.authentication_protocol,
+        session_id=attempt.session_id or attempt.details.get("sessionId"),
+        resource_id=attempt.resource_id or attempt.app_id,
+        resource_display_name=attempt.resource_display_name or attempt.app_display_name,
+        operating_system=device.operating_system,
+        browser=device.browser[:64] if device.browser else None,
     )
+    entry.authentication_details = list(attempt.authentication_details) or [derived_step(entry)]
     session.add(entry)
     return entry
 

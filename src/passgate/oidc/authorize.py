@@ -4,6 +4,11 @@ Order matters. Until the client and its redirect URI are known to be right, noth
 redirect URI (an error page explains what to tell the app's owner). After that, every refusal is an
 OAuth error redirect. Sign-in itself is the shared sign-in page: the browser comes back here through
 `?next=` and the session it got is judged like any other (prompt, max_age, acr_values).
+
+The way back carries `passgate_fresh=<random id>` of a `PendingAuthorization` stored here, bound to the
+browser's agent cookie and the app: only a sign-in made after it was stored satisfies prompt=login and
+max_age, once. A marker that was forged, belongs to another browser or app, is stale, or was already used
+proves nothing.
 """
 
 from __future__ import annotations
@@ -12,24 +17,25 @@ import html
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from ..config import Settings
 from ..context import RequestContext
 from ..core import errors
-from ..core.errors import PassgateError
+from ..core.errors import ErrorCode, PassgateError
 from ..logs.writer import SignInAttempt, record_sign_in
 from ..signin import flow, sessions
-from ..store.tables import App, BrowserSession, User
+from ..store.tables import App, BrowserSession, PendingAuthorization, User
 from . import clients, grants
 
-FRESH = "passgate_fresh"  # set on our own way back from the sign-in page: "signed in after this time" (ms)
-FRESH_MAX_AGE_MS = 30 * 60 * 1000
+FRESH = "passgate_fresh"  # on our own way back from the sign-in page: the id of a PendingAuthorization
+FRESH_SECONDS = 30 * 60
+FRESH_ID = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 RESPONSE_MODES = ("query", "form_post")
 
@@ -37,10 +43,11 @@ RESPONSE_MODES = ("query", "form_post")
 class AuthorizeError(Exception):
     """An OAuth error for the app, delivered at its (already validated) redirect URI."""
 
-    def __init__(self, error: str, description: str) -> None:
+    def __init__(self, error: str, description: str, code: ErrorCode = errors.AUTHORIZE_PARAMETER_INVALID) -> None:
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
+        self.code = code  # for the sign-in log and the catalogue
 
 
 @dataclass(slots=True)
@@ -55,7 +62,8 @@ class Request:
 def _single(query: dict[str, list[str]], name: str) -> str | None:
     values = query.get(name) or []
     if len(values) > 1:
-        raise AuthorizeError("invalid_request", f"'{name}' was sent more than once.")
+        code = errors.PKCE_REQUIRED if name.startswith("code_challenge") else errors.AUTHORIZE_PARAMETER_INVALID
+        raise AuthorizeError("invalid_request", f"'{name}' was sent more than once.", code)
     return values[0] if values else None
 
 
@@ -87,19 +95,22 @@ def check_params(req: Request, query: dict[str, list[str]]) -> None:
     if p.get("response_mode", "query") not in RESPONSE_MODES:
         raise AuthorizeError("invalid_request", "response_mode must be query or form_post.")
     if p.get("response_type") != "code":
-        raise AuthorizeError("unsupported_response_type", "Only response_type=code is supported.")
+        raise AuthorizeError("unsupported_response_type", "Only response_type=code is supported.",
+                             errors.UNSUPPORTED_RESPONSE_TYPE)
     scopes = (p.get("scope") or "").split()
     unknown = [s for s in scopes if s not in grants.SCOPES]
     if unknown or "openid" not in scopes:
-        raise AuthorizeError("invalid_scope", f"scope must include openid and only {' '.join(grants.SCOPES)}.")
+        raise AuthorizeError("invalid_scope", f"scope must include openid and only {' '.join(grants.SCOPES)}.",
+                             errors.INVALID_SCOPE)
     if not p.get("nonce"):
         raise AuthorizeError("invalid_request", "A nonce is required.")
     if not p.get("code_challenge"):
-        raise AuthorizeError("invalid_request", "PKCE is required: send code_challenge with method S256.")
+        raise AuthorizeError("invalid_request", "PKCE is required: send code_challenge with method S256.",
+                             errors.PKCE_REQUIRED)
     if p.get("code_challenge_method") != "S256":
-        raise AuthorizeError("invalid_request", "code_challenge_method must be S256.")
+        raise AuthorizeError("invalid_request", "code_challenge_method must be S256.", errors.PKCE_REQUIRED)
     if not CHALLENGE.match(p["code_challenge"]):
-        raise AuthorizeError("invalid_request", "code_challenge is not a valid S256 challenge.")
+        raise AuthorizeError("invalid_request", "code_challenge is not a valid S256 challenge.", errors.PKCE_REQUIRED)
     prompts = set((p.get("prompt") or "").split())
     if prompts - {"none", "login", "consent", "select_account"}:
         raise AuthorizeError("invalid_request", "prompt may be none, login, consent or select_account.")
@@ -107,7 +118,7 @@ def check_params(req: Request, query: dict[str, list[str]]) -> None:
         raise AuthorizeError("invalid_request", "prompt=none cannot be combined with other values.")
     if "max_age" in p and (not p["max_age"].isdigit() or len(p["max_age"]) > 10):
         raise AuthorizeError("invalid_request", "max_age must be a whole number of seconds.")
-    if FRESH in p and (not p[FRESH].isdigit() or len(p[FRESH]) > 15):
+    if FRESH in p and not FRESH_ID.match(p[FRESH]):
         p.pop(FRESH)
 
 
@@ -119,20 +130,42 @@ class Outcome:
     browser: BrowserSession | None = None
 
 
+def _pending(session: Session, value: str | None, binding: str, app: App, now: datetime
+             ) -> PendingAuthorization | None:
+    """The unused, unexpired pending authorization this browser was given for this app, or None."""
+    if not value:
+        return None
+    row = session.get(PendingAuthorization, grants.digest(value))
+    if row is None or row.used_at is not None or row.expires_at <= now or row.app_id != app.id:
+        return None
+    return row if secrets.compare_digest(row.binding, binding) else None
+
+
+def _claim_pending(session: Session, row: PendingAuthorization, now: datetime) -> bool:
+    done = session.execute(
+        update(PendingAuthorization).where(PendingAuthorization.id_hash == row.id_hash,
+                                           PendingAuthorization.used_at.is_(None))
+        .values(used_at=now).execution_options(synchronize_session=False)
+    )
+    row.used_at = now
+    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def decide(session: Session, settings: Settings, ctx: RequestContext, req: Request, cookie: str | None,
-           path: str) -> Outcome:
-    """Issue a code from the browser's session, or say where the browser must sign in first."""
+           path: str, binding: str) -> Outcome:
+    """Issue a code from the browser's session, or say where the browser must sign in first. `binding`
+    identifies the browser (its agent cookie) that a sign-in marker must belong to."""
     now = ctx.now
     p = req.params
     prompts = set((p.get("prompt") or "").split())
     wanted = grants.requested_level(p.get("acr_values"))
     found = sessions.current(session, cookie, now)
-    fresh_since = int(p[FRESH]) if FRESH in p else None
-    if fresh_since is not None and now.timestamp() * 1000 - fresh_since > FRESH_MAX_AGE_MS:
-        fresh_since = None  # a stale marker (an old bookmark) proves nothing about a recent sign-in
     browser: BrowserSession | None = found[0] if found else None
     user: User | None = found[1] if found else None
-    fresh = browser is not None and fresh_since is not None and browser.auth_time.timestamp() * 1000 > fresh_since
+    pending = _pending(session, p.get(FRESH), binding, req.app, now) if browser is not None else None
+    # Just signed in for this very request: a ceremony after the marker was stored, in this browser, used once.
+    fresh = pending is not None and browser is not None and browser.auth_time > pending.created_at \
+        and _claim_pending(session, pending, now)
 
     def must_sign_in() -> str | None:
         if browser is None or user is None:
@@ -154,20 +187,22 @@ def decide(session: Session, settings: Settings, ctx: RequestContext, req: Reque
     target = user
     if target is None and p.get("login_hint"):
         target = session.scalar(select(User).where(User.user_principal_name == p["login_hint"].strip().lower()))
-    if wanted and wanted != grants.ACR_TAP and target is not None and not grants.user_can_reach(
-            session, target.id, wanted):
+    if wanted and grants.acr_level(wanted) > grants.acr_level(grants.ACR_TAP) and target is not None and not \
+            grants.user_can_reach(session, target.id, wanted):
         raise AuthorizeError("unmet_authentication_requirements",
-                             f"acr_values asks for {wanted}, and this account has no passkey that gives it.")
+                             f"acr_values asks for {wanted}, and this account has no method that gives it.",
+                             errors.AUTHENTICATION_STRENGTH_UNREACHABLE)
     reason = must_sign_in()
     if reason is None and browser is not None and user is not None:
         if wanted and grants.acr_level(grants.acr_of(browser)) < grants.acr_level(wanted):
             raise AuthorizeError("unmet_authentication_requirements",
-                                 f"The sign-in gave {grants.acr_of(browser)}; the app asked for {wanted}.")
+                                 f"The sign-in gave {grants.acr_of(browser)}; the app asked for {wanted}.",
+                                 errors.AUTHENTICATION_STRENGTH_UNREACHABLE)
         code = grants.issue_code(session, settings, now, req.app, browser, req.redirect_uri, p["scope"],
                                  p["nonce"], p["code_challenge"], p["code_challenge_method"])
         # The sign-in log shows each app a session signed in to, with what the session was.
         record_sign_in(session, ctx, SignInAttempt(
-            method="Temporary Access Pass" if browser.method == flow.TAP else "Passkey", user=user,
+            method=flow.label_of(browser), user=user,
             app_id=req.app.app_id, app_display_name=req.app.display_name,
             method_detail="Previously satisfied" if not fresh else None,
             details={"sessionId": browser.id, "acr": grants.acr_of(browser), "amr": list(browser.amr),
@@ -175,19 +210,32 @@ def decide(session: Session, settings: Settings, ctx: RequestContext, req: Reque
         ))
         return Outcome(code=code, user=user, browser=browser)
     if "none" in prompts:
-        raise AuthorizeError(reason or "login_required", "No sign-in session satisfies this request.")
+        raise AuthorizeError(reason or "login_required", "No sign-in session satisfies this request.",
+                             errors.LOGIN_REQUIRED)
     # A step-up keeps the account: the sign-in page starts from the signed-in user's name.
     hint = p.get("login_hint") or (user.user_principal_name if reason == "interaction_required" and user else None)
-    return Outcome(sign_in_url=sign_in_url(req, now, path, hint))
+    marker = remember_pending(session, now, req.app, binding)
+    return Outcome(sign_in_url=sign_in_url(req, marker, path, hint))
 
 
-def sign_in_url(req: Request, now: datetime, path: str, username: str | None) -> str:
+def remember_pending(session: Session, now: datetime, app: App, binding: str) -> str:
+    """Store a pending authorization for this browser and app; returns the marker the way back carries."""
+    # Expired ones go as new ones come, so the table stays the size of the sign-ins under way.
+    session.execute(delete(PendingAuthorization).where(PendingAuthorization.expires_at <= now)
+                    .execution_options(synchronize_session=False))
+    marker = secrets.token_urlsafe(32)
+    session.add(PendingAuthorization(id_hash=grants.digest(marker), binding=binding, app_id=app.id,
+                                     created_at=now, expires_at=now + timedelta(seconds=FRESH_SECONDS)))
+    return marker
+
+
+def sign_in_url(req: Request, marker: str, path: str, username: str | None) -> str:
     """The sign-in page, coming back to this same request, marked so that the new sign-in satisfies it."""
-    # prompt and max_age stay: only a sign-in made after this moment (the marker) satisfies them.
+    # prompt and max_age stay: only a sign-in made after the marker was stored satisfies them.
     back = {k: v for k, v in req.params.items() if k != FRESH}
     back["client_id"] = req.app.app_id
     back["redirect_uri"] = req.redirect_uri
-    back[FRESH] = str(int(now.timestamp() * 1000))  # milliseconds: a sign-in after this moment satisfies it
+    back[FRESH] = marker
     query = {"next": f"{path}?{urlencode(back)}"}
     if username:
         query["username"] = username  # the sign-in page fills the username in

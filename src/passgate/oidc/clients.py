@@ -33,6 +33,7 @@ GRAPH_PERMISSIONS = frozenset(
         "UserAuthMethod-Passkey.ReadWrite.All",
         "Policy.Read.All",
         "Policy.ReadWrite.AuthenticationMethod",
+        "Policy.Read.ConditionalAccess",
         "Policy.ReadWrite.ConditionalAccess",
         "AuditLog.Read.All",
         "Application.ReadWrite.All",
@@ -96,7 +97,8 @@ def may_skip_secret(app: App) -> bool:
 def create_app_registration(
     session: Session, ctx: RequestContext, name: str, permissions: list[str],
     web_redirect_uris: list[str] | None = None, public_redirect_uris: list[str] | None = None,
-    is_public: bool = False, with_secret: bool = True,
+    is_public: bool = False, with_secret: bool = True, logout_url: str | None = None,
+    backchannel_logout_uri: str | None = None,
 ) -> NewApp:
     if not name.strip():
         raise PassgateError(errors.INVALID_REQUEST, "The app needs a name.")
@@ -112,6 +114,9 @@ def create_app_registration(
         spa_redirect_uris=[], post_logout_redirect_uris=[],
         public_client_redirect_uris=check_uri_list(public_redirect_uris or [], "publicClient.redirectUris"),
         is_fallback_public_client=is_public,
+        logout_url=check_redirect_uri(logout_url, "web.logoutUrl") if logout_url is not None else None,
+        backchannel_logout_uri=check_redirect_uri(backchannel_logout_uri, "backchannelLogoutUri")
+        if backchannel_logout_uri is not None else None,
     )
     session.add(app)
     session.flush()

@@ -24,15 +24,19 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..config import Settings
+from ..core.values import MethodMode
 from ..signin import flow
 from ..store.tables import App, AuthorizationCode, BrowserSession, OAuthGrant, Passkey, RefreshToken, User
 from .keys import KeyRing
 
-# Authentication context classes, weakest first. "phr"/"phrh" are from OpenID Connect EAP ACR Values 1.0.
+# Authentication context classes, weakest first. "phr"/"phrh" are from OpenID Connect EAP ACR Values 1.0;
+# a password alone is weakest, a pass is strong enough to set up security info, password + TOTP is MFA.
+ACR_PWD = "urn:passgate:acr:pwd"
 ACR_TAP = "urn:passgate:acr:tap"
+ACR_MFA = "urn:passgate:acr:mfa"
 ACR_PHR = "phr"
 ACR_PHRH = "phrh"
-ACR_ORDER = (ACR_TAP, ACR_PHR, ACR_PHRH)
+ACR_ORDER = (ACR_PWD, ACR_TAP, ACR_MFA, ACR_PHR, ACR_PHRH)
 SCOPES = ("openid", "profile", "email", "offline_access")
 MAX_GRANT_DAYS = 90
 
@@ -44,6 +48,8 @@ def digest(value: str) -> str:
 def acr_of(session: BrowserSession) -> str:
     if session.method == flow.TAP:
         return ACR_TAP
+    if session.method == flow.PASSWORD:
+        return ACR_MFA if MethodMode.SOFTWARE_OATH.value in (session.auth_methods or ()) else ACR_PWD
     return ACR_PHRH if "hwk" in (session.amr or []) else ACR_PHR
 
 
@@ -58,7 +64,12 @@ def requested_level(acr_values: str | None) -> str | None:
 
 
 def user_can_reach(session: Session, user_id: str, acr: str) -> bool:
-    """Whether the user holds a usable passkey that would give at least `acr`."""
+    """Whether the user holds a usable passkey (or, up to MFA, a password and an authenticator app) that would
+    give at least `acr`."""
+    if acr_level(acr) <= acr_level(ACR_MFA):
+        user = session.get(User, user_id)
+        if user is not None and flow.password_and_code_available(session, user):
+            return True
     if acr_level(acr) <= acr_level(ACR_PHR):
         return session.scalar(
             select(Passkey.id).where(Passkey.user_id == user_id, Passkey.unusable_code.is_(None)).limit(1)

@@ -7,12 +7,13 @@ import base64
 import binascii
 from collections import defaultdict
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import unquote, urlencode, urlsplit
 
 from authlib.oidc.discovery import OpenIDProviderMetadata
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -20,11 +21,13 @@ from ..config import Settings
 from ..context import RequestContext
 from ..core import errors
 from ..core.errors import PassgateError
+from ..logs.writer import SignInAttempt, record_sign_in
+from ..passkeys import challenges
 from ..signin import sessions
 from ..store.tables import App, BrowserSession, OAuthGrant, RefreshToken, User
 from ..web.deps import request_context, services
 from . import authorize as authz
-from . import clients, grants, keys, server
+from . import clients, grants, keys, logout, server, tokens
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -60,8 +63,12 @@ def provider_metadata(settings: Settings) -> OpenIDProviderMetadata:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
-        "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        # Apps that got a code from a session are told when it ends: web.logoutUrl is framed on the signed-out
+        # page with iss and sid; backchannelLogoutUri receives a logout token carrying sid.
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     })
     metadata.validate()
     return metadata
@@ -104,29 +111,63 @@ def _one(form: dict[str, list[str]], name: str) -> str | None:
 
 
 # -- authorize --------------------------------------------------------------------------------
+def _log_refusal(session: Session, ctx: RequestContext, cookie: str | None, query: dict[str, list[str]],
+                 error: PassgateError, oauth_error: str | None) -> None:
+    """A refused authorize request in the sign-in log: the code, the app when known, the browser's user."""
+    client_id = _one(query, "client_id")
+    app = session.scalar(select(App).where(App.app_id == client_id[:64])) if client_id else None
+    found = sessions.current(session, cookie, ctx.now)
+    details: dict[str, Any] = {"protocol": "oidc"}
+    if oauth_error:
+        details["oauthError"] = oauth_error
+    record_sign_in(session, ctx, SignInAttempt(
+        method="", user=found[1] if found else None, app_id=app.app_id if app else None,
+        app_display_name=app.display_name if app else None, details=details,
+    ), error)
+
+
 @router.get("/oauth2/authorize", include_in_schema=False)
 @router.post("/oauth2/authorize", include_in_schema=False)
 async def authorize(request: Request, ctx: RequestContext = Depends(request_context)) -> Response:
+    from ..web.api import agent_token, set_agent_cookie
     from ..web.pages import error_page
 
     svc = services(request)
     query = await _params(request)
     cookie = request.cookies.get(sessions.COOKIE)
-    try:
-        with svc.db.transaction(write=True) as session:
-            req = authz.check_client(session, query)
-            try:
-                authz.check_params(req, query)
-                outcome = authz.decide(session, svc.settings, ctx, req, cookie, request.url.path)
-            except authz.AuthorizeError as exc:
-                return authz.deliver(req, svc.settings, {"error": exc.error, "error_description": exc.description})
-    except PassgateError as exc:
+    agent, new_agent = agent_token(request)
+    req: authz.Request | None = None
+    refused: PassgateError | None = None
+    oauth_error: authz.AuthorizeError | None = None
+    with svc.db.transaction(write=True) as session:
+        try:
+            # A refusal leaves nothing behind (no code, no pending authorization); only its log entry stays.
+            with session.begin_nested():
+                req = authz.check_client(session, query)
+                try:
+                    authz.check_params(req, query)
+                    outcome = authz.decide(session, svc.settings, ctx, req, cookie, request.url.path,
+                                           challenges.binding_of(agent))
+                except authz.AuthorizeError as exc:
+                    oauth_error = exc
+                    raise PassgateError(exc.code, exc.description) from None
+        except PassgateError as exc:
+            refused = exc
+            _log_refusal(session, ctx, cookie, query, exc, oauth_error.error if oauth_error else None)
+    if oauth_error is not None and req is not None:
+        return authz.deliver(req, svc.settings, {"error": oauth_error.error,
+                                                 "error_description": oauth_error.description})
+    if refused is not None:
         # Before the redirect URI is known to be the app's, nothing may be sent to it: a page explains.
-        return error_page(request, exc.code, exc.message, ctx.correlation_id)
+        return error_page(request, refused.code, refused.message, ctx.correlation_id)
+    assert req is not None
     if outcome.code is not None:
         return authz.deliver(req, svc.settings, {"code": outcome.code})
     assert outcome.sign_in_url is not None
-    return RedirectResponse(outcome.sign_in_url, status_code=303, headers=NO_STORE)
+    response = RedirectResponse(outcome.sign_in_url, status_code=303, headers=NO_STORE)
+    if new_agent:
+        set_agent_cookie(request, response, agent)  # the pending authorization is bound to it
+    return response
 
 
 # -- userinfo ---------------------------------------------------------------------------------
@@ -226,9 +267,32 @@ async def revoke(request: Request, ctx: RequestContext = Depends(request_context
     return Response(status_code=200, headers=NO_STORE)
 
 
+APP_TOKEN_READERS = "Application.ReadWrite.All"  # may introspect any app's token (it manages every app)
+
+
+def _app_token_info(session: Session, request: Request, ctx: RequestContext, caller: App, token: str
+                    ) -> dict[str, Any] | None:
+    """An app (client credentials) token, as RFC 7662 describes it: active while unexpired and while the app
+    it was issued to still exists. Like Entra, removing a secret does not recall tokens already issued."""
+    svc = services(request)
+    claims = tokens.app_token_claims(svc.keys.ring(ctx), svc.settings, token, ctx.now)
+    if claims is None:
+        return None
+    if claims["client_id"] != caller.app_id and APP_TOKEN_READERS not in (caller.permissions or []):
+        return None
+    owner = session.scalar(select(App).where(App.app_id == claims["client_id"]))
+    if owner is None:
+        return None
+    keep = ("client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "roles")
+    return {"active": True, "token_type": "Bearer", **{k: claims[k] for k in keep if k in claims},
+            "username": owner.display_name}
+
+
 @router.post("/oauth2/introspect")
 async def introspect(request: Request, ctx: RequestContext = Depends(request_context)) -> Response:
-    """RFC 7662, for the app the token was issued to (it authenticates with its secret)."""
+    """RFC 7662. A user's token introspects for the app it was issued to; an app (client credentials) token for
+    that app and for apps allowed to manage every app (Application.ReadWrite.All). Callers authenticate with
+    their secret."""
     svc = services(request)
     form = await _params(request)
     with svc.db.transaction() as session:
@@ -245,7 +309,10 @@ async def introspect(request: Request, ctx: RequestContext = Depends(request_con
                 return inactive
             return JSONResponse(_refresh_info(session, app, family, refresh), headers=NO_STORE)
         found = _live_user_token(session, request, ctx, token) if token else None
-        if found is None or found[0].get("client_id") != app.app_id:
+        if found is None:
+            app_info = _app_token_info(session, request, ctx, app, token) if token else None
+            return JSONResponse(app_info, headers=NO_STORE) if app_info else inactive
+        if found[0].get("client_id") != app.app_id:
             return inactive
         claims = found[0]
         keep = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "auth_time", "acr", "amr",
@@ -266,12 +333,18 @@ def _refresh_info(session: Session, app: App, family: OAuthGrant, row: RefreshTo
 
 
 # -- RP-initiated logout ----------------------------------------------------------------------
+_CARRIED = ("client_id", "post_logout_redirect_uri", "state", "ui_locales")
+
+
 @router.get("/oauth2/logout", include_in_schema=False)
 @router.post("/oauth2/logout", include_in_schema=False)
 async def end_session(request: Request, ctx: RequestContext = Depends(request_context)) -> Response:
-    """OpenID Connect RP-Initiated Logout 1.0: ends the browser session (for every app), then returns to
-    the app's registered post-logout URI, found from client_id or from the id_token_hint alone."""
-    from ..web.pages import error_page
+    """OpenID Connect RP-Initiated Logout 1.0: ends the browser session (for every app), tells the apps
+    (front- and back-channel), then returns to the app's registered post-logout URI, found from client_id or
+    from the id_token_hint alone. Without a valid id_token_hint anyone could link a browser here, so the user
+    confirms on a page first; the confirmation is a form POST that must come from Passgate's own pages."""
+    from ..web.api import from_own_pages
+    from ..web.pages import content_security_policy, error_page, render
 
     svc = services(request)
     form = await _params(request)
@@ -279,8 +352,9 @@ async def end_session(request: Request, ctx: RequestContext = Depends(request_co
     def one(name: str) -> str | None:
         return _one(form, name)
 
+    ring = svc.keys.ring(ctx)  # loaded before the write lock is taken
     hint = one("id_token_hint")
-    claims = grants.decode_id_token_hint(svc.keys.ring(ctx), svc.settings, hint) if hint else None
+    claims = grants.decode_id_token_hint(ring, svc.settings, hint) if hint else None
     if hint and claims is None:
         return error_page(request, errors.INVALID_REQUEST, "The id_token_hint is not an ID token from here.",
                           ctx.correlation_id)
@@ -288,29 +362,55 @@ async def end_session(request: Request, ctx: RequestContext = Depends(request_co
     if claims and one("client_id") and claims.get("aud") != one("client_id"):
         return error_page(request, errors.INVALID_REQUEST, "client_id does not match the id_token_hint.",
                           ctx.correlation_id)
+    target = one("post_logout_redirect_uri")
     cookie = request.cookies.get(sessions.COOKIE)
-    svc.keys.ring(ctx)
+    confirmed = claims is not None or (request.method == "POST" and one("confirm") == "yes"
+                                       and from_own_pages(request))
+    if not confirmed:
+        with svc.db.transaction() as session:
+            app = session.scalar(select(App).where(App.app_id == client_id)) if client_id else None
+            allowed = clients.logout_uris(app) if app is not None else []
+            app_name = app.display_name if app is not None else None
+        if target and target not in allowed:
+            return error_page(request, errors.LOGOUT_REQUEST_REFUSED, errors.LOGOUT_REQUEST_REFUSED.message,
+                              ctx.correlation_id)
+        carry = [(name, value) for name in _CARRIED if (value := one(name))]
+        # The confirmation may end at the app: its post-logout URI is the one other place the form may lead.
+        csp = content_security_policy(form_action=[_origin(target)] if target else None)
+        return render(request, "signout.html", {"title": "Sign out", "done": False, "carry": carry,
+                                                "app_name": app_name}, csp=csp)
     with svc.db.transaction(write=True) as session:
         current = sessions.current(session, cookie, ctx.now)
-        sessions.end(session, cookie, ctx.now)
+        ended = [s for s in [sessions.end(session, cookie, ctx.now)] if s is not None]
         if claims and claims.get("sid") and (current is None or current[1].id == claims.get("sub")):
             hinted = session.get(BrowserSession, str(claims["sid"]))
-            if hinted is not None and hinted.user_id == claims.get("sub") and hinted.ended_at is None:
-                hinted.ended_at = ctx.now
+            if hinted is not None and hinted.user_id == claims.get("sub"):
+                ended += [s for s in [sessions.end_row(session, hinted, ctx.now)] if s is not None]
+        told = logout.notices(session, ring, svc.settings, ctx.now, ended)
         app = session.scalar(select(App).where(App.app_id == client_id)) if client_id else None
         allowed = clients.logout_uris(app) if app is not None else []
-    target = one("post_logout_redirect_uri")
+    bad_target = bool(target) and target not in allowed
+    state = one("state")
+    continue_url = None
+    if target and not bad_target:
+        continue_url = target + (("&" if "?" in target else "?") + urlencode({"state": state}) if state else "")
     response: Response
-    if target:
-        if target not in allowed:
-            response = error_page(request, errors.LOGOUT_REDIRECT_NOT_REGISTERED, errors.LOGOUT_REDIRECT_NOT_REGISTERED
-                                  .message, ctx.correlation_id)
-        else:
-            state = one("state")
-            extra = urlencode({"state": state}) if state else ""
-            location = target + (("&" if "?" in target else "?") + extra if extra else "")
-            response = RedirectResponse(location, status_code=302, headers=NO_STORE)
+    if told.front_channel or bad_target:
+        # The apps are told in frames whatever happens next; the page then continues to the app, if it may.
+        response = render(request, "signout.html", {
+            "title": "Signed out", "done": True, "front_channel": told.front_channel, "continue_url": continue_url,
+            "error": errors.LOGOUT_REDIRECT_NOT_REGISTERED if bad_target else None,
+            "request_id": ctx.correlation_id,
+        }, status=errors.LOGOUT_REDIRECT_NOT_REGISTERED.status if bad_target else 200,
+            csp=content_security_policy(frame_src=told.frame_origins()))
     else:
-        response = RedirectResponse("/signin", status_code=303, headers=NO_STORE)
+        response = RedirectResponse(continue_url or "/", status_code=302 if continue_url else 303, headers=NO_STORE)
+    # Back-channel calls go after the commit and after the answer, so no app can hold up the sign-out.
+    response.background = BackgroundTask(logout.deliver, told.back_channel)
     response.delete_cookie(sessions.COOKIE, path="/")
     return response
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -40,16 +40,30 @@ def app_access_token(ring: KeyRing, settings: Settings, app: App, now: datetime,
     return jwt.encode({"alg": "ES256", "kid": kid, "typ": "at+jwt"}, claims, ring.published)
 
 
+def _decode_app_token(ring: KeyRing, settings: Settings, token: str, now: datetime, leeway: int) -> dict[str, Any]:
+    decoded = jwt.decode(token, ring.published, algorithms=["ES256", "RS256"])
+    JWTClaimsRegistry(
+        now=int(now.timestamp()),
+        leeway=leeway,
+        iss={"essential": True, "value": settings.issuer},
+        aud={"essential": True, "value": graph_audience(settings)},
+        exp={"essential": True},
+    ).validate(decoded.claims)
+    return dict(decoded.claims)
+
+
 def verify_access_token(ring: KeyRing, settings: Settings, token: str, now: datetime) -> dict[str, Any]:
     try:
-        decoded = jwt.decode(token, ring.published, algorithms=["ES256", "RS256"])
-        JWTClaimsRegistry(
-            now=int(now.timestamp()),
-            leeway=30,
-            iss={"essential": True, "value": settings.issuer},
-            aud={"essential": True, "value": graph_audience(settings)},
-            exp={"essential": True},
-        ).validate(decoded.claims)
+        return _decode_app_token(ring, settings, token, now, leeway=30)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise PassgateError(errors.INVALID_TOKEN, f"({type(exc).__name__})") from None
-    return dict(decoded.claims)
+
+
+def app_token_claims(ring: KeyRing, settings: Settings, token: str, now: datetime) -> dict[str, Any] | None:
+    """The claims of an unexpired app (client credentials) token issued here, or None. No leeway: introspection
+    says whether the token is active now."""
+    try:
+        claims = _decode_app_token(ring, settings, token, now, leeway=0)
+    except (JoseError, ValueError, TypeError, KeyError):
+        return None
+    return claims if isinstance(claims.get("client_id"), str) else None

@@ -27,11 +27,14 @@ def binding_of(token: str) -> str:
 
 
 def issue(
-    session: Session, ctx: RequestContext, binding: str, purpose: str, seconds: int, user_id: str | None = None
+    session: Session, ctx: RequestContext, binding: str, purpose: str, seconds: int, user_id: str | None = None,
+    value: bytes | None = None,
 ) -> bytes:
+    """A new single-use value for `purpose`; `value` when the caller needs its own (a TOTP seed being set up)."""
+    # Expired rows are swept now and then; a challenge is only ever looked up by its own value.
     if secrets.randbelow(SWEEP_EVERY) == 0:
         session.execute(delete(Challenge).where(Challenge.expires_at < ctx.now - timedelta(hours=1)))
-    value = generate_challenge()
+    value = value or generate_challenge()
     session.add(
         Challenge(
             challenge=value,

@@ -1,4 +1,5 @@
-"""The sign-in flow: identify, then authenticate with a passkey or a Temporary Access Pass.
+"""The sign-in flow: identify, then authenticate with a passkey, a Temporary Access Pass, or a password followed
+(when the user has an authenticator app) by a TOTP code in a second step of the same sign-in.
 
 Every attempt, success or failure, leaves one sign-in log entry in the same transaction as what it
 changed (the challenge it used, the sign count, the consumed pass, the new session). A failure
@@ -14,25 +15,32 @@ from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from ..config import Settings
 from ..context import RequestContext
 from ..core import errors, policy
+from ..core import legacy_methods as legacy_rules
 from ..core import tap as tap_rules
-from ..core.errors import PassgateError
-from ..core.values import UsabilityReason
+from ..core.errors import ErrorCode, PassgateError
+from ..core.values import MethodMode, UsabilityReason
 from ..logs.writer import SignInAttempt, record_sign_in
 from ..methods_policy import fido2_policy_of, tap_policy_of
 from ..passkeys import ceremonies, challenges, enforcement, registry
 from ..store.db import Database
-from ..store.tables import Passkey, SignIn, TemporaryAccessPass, User
-from . import sessions, taps
+from ..store.tables import BrowserSession, Passkey, SignIn, TemporaryAccessPass, User
+from . import oath, passwords, sessions, taps
 
 AUTHENTICATE = "authenticate"
+SECOND_FACTOR = "secondFactor"  # the challenge purpose of a pending second step
 PASSKEY = "passkey"
 TAP = "temporaryAccessPass"
+PASSWORD = "password"
+SOFTWARE_OATH = "softwareOath"
 TAP_LABEL = "Temporary Access Pass"
 PASSKEY_LABEL = "Passkey"
+PASSWORD_LABEL = "Password"
+OATH_LABEL = "OATH verification code"
 
 T = TypeVar("T")
 
@@ -42,6 +50,25 @@ class SignedIn:
     user: User
     session_token: str
     expires_at: Any
+
+
+@dataclass(frozen=True, slots=True)
+class SecondStepRequired:
+    """The first factor was right; the same sign-in continues with `method`, carrying `pending` back."""
+
+    user: User
+    method: str
+    pending: str  # base64url of a single-use challenge bound to this browser
+    expires_at: Any
+
+
+def label_of(browser: BrowserSession) -> str:
+    """The sign-in log's authenticationMethod for what a session's sign-in was."""
+    if browser.method == TAP:
+        return TAP_LABEL
+    if browser.method == PASSWORD:
+        return OATH_LABEL if MethodMode.SOFTWARE_OATH.value in (browser.auth_methods or ()) else PASSWORD_LABEL
+    return PASSKEY_LABEL
 
 
 def run_attempt(
@@ -60,7 +87,7 @@ def run_attempt(
             with session.begin_nested():
                 result = body(session, attempt)
             if log_success:
-                record_sign_in(session, ctx, attempt)
+                record_sign_in(session, ctx, attempt, attempt.interrupted)
             return result
         except PassgateError as exc:
             record_sign_in(session, ctx, attempt, exc)
@@ -89,7 +116,14 @@ def identify(session: Session, ctx: RequestContext, upn: str) -> tuple[User, lis
     row = taps.pass_of(session, user)
     if row is not None and taps.usability(session, row, ctx.now) is UsabilityReason.ENABLED_BY_POLICY:
         methods.append(TAP)
+    if passwords.usable(session, user):
+        methods.append(PASSWORD)
     return user, methods
+
+
+def password_and_code_available(session: Session, user: User) -> bool:
+    """Whether the user could sign in with a password and then a TOTP code (two factors)."""
+    return passwords.usable(session, user) and oath.usable(session, user)
 
 
 def passkey_options(
@@ -156,7 +190,8 @@ def _passkey_body(
         hardware = passkey.attestation_level == "attested" and not passkey.backup_eligible
         amr = ["hwk" if hardware else "swk", "user", "mfa"]
         token = sessions.start(
-            session, ctx, user, PASSKEY, amr, ctx.now + timedelta(minutes=settings.session_minutes), passkey.id
+            session, ctx, user, PASSKEY, amr, ctx.now + timedelta(minutes=settings.session_minutes), passkey.id,
+            modes=[MethodMode.FIDO2],
         )
         return SignedIn(user, token, ctx.now + timedelta(minutes=settings.session_minutes))
 
@@ -169,16 +204,35 @@ def passkey_sign_in(
     return run_attempt(db, ctx, PASSKEY_LABEL, _passkey_body(ctx, settings, binding, credential))
 
 
-def _recent_failures(session: Session, ctx: RequestContext, settings: Settings, **where: Any) -> int:
+# Which logged refusals count as a wrong guess, per method label: the log is the counter.
+_WRONG_GUESSES: dict[str, tuple[ErrorCode, ...]] = {
+    TAP_LABEL: (errors.TAP_INVALID, errors.USER_NOT_FOUND),
+    PASSWORD_LABEL: (errors.INVALID_USERNAME_OR_PASSWORD, errors.USER_NOT_FOUND),
+    OATH_LABEL: (errors.VERIFICATION_CODE_INVALID, errors.VERIFICATION_CODE_ALREADY_USED),
+}
+
+
+def _recent_failures(session: Session, ctx: RequestContext, settings: Settings, label: str, **where: Any) -> int:
     since = ctx.now - timedelta(minutes=settings.tap_failure_window_minutes)
     query = select(func.count()).select_from(SignIn).where(
         SignIn.created_at >= since,
-        SignIn.error_code.in_([errors.TAP_INVALID.number, errors.USER_NOT_FOUND.number]),
-        SignIn.authentication_method == TAP_LABEL,
+        SignIn.error_code.in_([c.number for c in _WRONG_GUESSES[label]]),
+        SignIn.authentication_method == label,
     )
     for column, value in where.items():
         query = query.where(getattr(SignIn, column) == value)
     return int(session.scalar(query) or 0)
+
+
+def _refuse_if_rate_limited(
+    session: Session, ctx: RequestContext, settings: Settings, label: str, user: User | None, refusal: ErrorCode
+) -> None:
+    """Wrong guesses of a secret (pass, password, code) in the window, per user and per client IP."""
+    # The log is the counter: failures recorded by every process are seen by every process.
+    per_user = _recent_failures(session, ctx, settings, label, user_id=user.id) if user else 0
+    per_ip = _recent_failures(session, ctx, settings, label, ip_address=ctx.ip_address) if ctx.ip_address else 0
+    if tap_rules.rate_limited(per_user, per_ip, settings.tap_failures_per_user, settings.tap_failures_per_ip):
+        raise PassgateError(refusal)
 
 
 def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str, secret: str) -> SignedIn:
@@ -186,11 +240,7 @@ def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str,
         attempt.user_principal_name = upn.strip().lower()
         user = session.scalar(select(User).where(User.user_principal_name == attempt.user_principal_name))
         attempt.user = user
-        # The log is the counter: failures recorded by every process are seen by every process.
-        per_user = _recent_failures(session, ctx, settings, user_id=user.id) if user else 0
-        per_ip = _recent_failures(session, ctx, settings, ip_address=ctx.ip_address) if ctx.ip_address else 0
-        if tap_rules.rate_limited(per_user, per_ip, settings.tap_failures_per_user, settings.tap_failures_per_ip):
-            raise PassgateError(errors.TOO_MANY_ATTEMPTS)
+        _refuse_if_rate_limited(session, ctx, settings, TAP_LABEL, user, errors.TOO_MANY_ATTEMPTS)
         if user is None:
             raise PassgateError(errors.USER_NOT_FOUND)
         if not user.account_enabled:
@@ -213,8 +263,95 @@ def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str,
                 raise PassgateError(errors.TAP_ALREADY_USED)
             row.used_at = ctx.now
         end = tap_rules.session_end(state, ctx.now, ctx.now + timedelta(minutes=settings.session_minutes))
-        token = sessions.start(session, ctx, user, TAP, ["otp"], end)
+        mode = MethodMode.TAP_ONE_TIME if row.is_usable_once else MethodMode.TAP_MULTI_USE
+        token = sessions.start(session, ctx, user, TAP, ["otp"], end, modes=[mode])
         attempt.details = {"temporaryAccessPassId": row.id, "isUsableOnce": row.is_usable_once}
         return SignedIn(user, token, end)
 
     return run_attempt(db, ctx, TAP_LABEL, body)
+
+
+def _start_legacy_session(
+    session: Session, ctx: RequestContext, settings: Settings, user: User, modes: frozenset[MethodMode]
+) -> SignedIn:
+    end = ctx.now + timedelta(minutes=settings.session_minutes)
+    ordered = [m for m in (MethodMode.PASSWORD, MethodMode.SOFTWARE_OATH) if m in modes]
+    token = sessions.start(session, ctx, user, PASSWORD, legacy_rules.amr_of(modes), end, modes=ordered)
+    return SignedIn(user, token, end)
+
+
+def password_sign_in(
+    db: Database, ctx: RequestContext, settings: Settings, binding: str, upn: str, password: str
+) -> SignedIn | SecondStepRequired:
+    """Check the password; finish the sign-in, or, when the user has an authenticator app, ask for its code
+    in a second step bound to this browser (logged as interrupted: the password was right)."""
+
+    def body(session: Session, attempt: SignInAttempt) -> SignedIn | SecondStepRequired:
+        attempt.user_principal_name = upn.strip().lower()
+        user = session.scalar(select(User).where(User.user_principal_name == attempt.user_principal_name))
+        attempt.user = user
+        _refuse_if_rate_limited(session, ctx, settings, PASSWORD_LABEL, user, errors.TOO_MANY_WRONG_SECRETS)
+        if user is None:
+            raise PassgateError(errors.USER_NOT_FOUND)
+        if not passwords.matches(passwords.password_of(session, user), password):
+            raise PassgateError(errors.INVALID_USERNAME_OR_PASSWORD)
+        # Checked once the password is proven: nobody else learns whether the account or method is off.
+        if not user.account_enabled:
+            raise PassgateError(errors.USER_DISABLED)
+        passwords.require_allowed(session, user)
+        if not oath.usable(session, user):
+            attempt.details = {"authenticationStepResultDetail": "Correct password", "factors": [PASSWORD]}
+            return _start_legacy_session(session, ctx, settings, user, frozenset({MethodMode.PASSWORD}))
+        pending = challenges.issue(session, ctx, binding, SECOND_FACTOR, settings.challenge_seconds, user.id)
+        attempt.details = {"authenticationStepResultDetail": "Correct password; verification code required",
+                           "factors": [PASSWORD]}
+        attempt.interrupted = PassgateError(errors.VERIFICATION_CODE_REQUIRED)
+        return SecondStepRequired(user, SOFTWARE_OATH, bytes_to_base64url(pending),
+                                  ctx.now + timedelta(seconds=settings.challenge_seconds))
+
+    return run_attempt(db, ctx, PASSWORD_LABEL, body)
+
+
+def confirm_password(db: Database, ctx: RequestContext, settings: Settings, user_id: str, password: str) -> None:
+    """Re-authentication with the current password (to change it): wrong ones are logged and rate-limited
+    like sign-in attempts, so a borrowed session cannot be used to guess the password."""
+
+    def body(session: Session, attempt: SignInAttempt) -> None:
+        user = session.get(User, user_id)
+        attempt.user = user
+        attempt.details = {"reauthentication": True}
+        _refuse_if_rate_limited(session, ctx, settings, PASSWORD_LABEL, user, errors.TOO_MANY_WRONG_SECRETS)
+        if user is None or not passwords.matches(passwords.password_of(session, user), password):
+            raise PassgateError(errors.INVALID_USERNAME_OR_PASSWORD, "The current password is not right.")
+
+    run_attempt(db, ctx, PASSWORD_LABEL, body, log_success=False)
+
+
+def code_sign_in(
+    db: Database, ctx: RequestContext, settings: Settings, binding: str, pending: str, code: str
+) -> SignedIn:
+    """The second step after a right password: a TOTP code from one of the user's authenticator apps."""
+
+    def body(session: Session, attempt: SignInAttempt) -> SignedIn:
+        try:
+            row = challenges.consume(session, ctx, binding, SECOND_FACTOR, base64url_to_bytes(pending))
+        except (PassgateError, ValueError):
+            raise PassgateError(errors.PENDING_SIGN_IN_NOT_FOUND) from None
+        user = session.get(User, row.user_id) if row.user_id else None
+        if user is None:
+            raise PassgateError(errors.PENDING_SIGN_IN_NOT_FOUND)
+        attempt.user = user
+        _refuse_if_rate_limited(session, ctx, settings, OATH_LABEL, user, errors.TOO_MANY_WRONG_SECRETS)
+        if not user.account_enabled:
+            raise PassgateError(errors.USER_DISABLED)
+        # The policy may have changed since the password step.
+        passwords.require_allowed(session, user)
+        oath.require_allowed(session, user)
+        used = oath.verify(session, ctx, user, code)
+        attempt.method_detail = used.display_name
+        attempt.details = {"softwareOathMethodId": used.id, "factors": [PASSWORD, SOFTWARE_OATH]}
+        return _start_legacy_session(
+            session, ctx, settings, user, frozenset({MethodMode.PASSWORD, MethodMode.SOFTWARE_OATH})
+        )
+
+    return run_attempt(db, ctx, OATH_LABEL, body)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..context import RequestContext
-from ..store.tables import BrowserSession, User
+from ..core.values import Evidence, MethodMode, PasskeyEvidence
+from ..store.tables import BrowserSession, Passkey, User
 
 COOKIE = "passgate_session"
 AGENT_COOKIE = "passgate_agent"
@@ -28,15 +30,32 @@ def start(
     amr: list[str],
     expires_at: datetime,
     passkey_id: str | None = None,
+    modes: Sequence[MethodMode] | None = None,
 ) -> str:
+    """A new session; `modes` are what the sign-in proved (a passkey proves fido2, a pass its kind)."""
     token = secrets.token_urlsafe(32)
+    if modes is None:
+        modes = [MethodMode.FIDO2] if method == "passkey" else [MethodMode.TAP_MULTI_USE]
     session.add(
         BrowserSession(
             token_hash=token_hash(token), user_id=user.id, auth_time=ctx.now, expires_at=expires_at,
-            method=method, amr=amr, passkey_id=passkey_id,
+            method=method, amr=amr, passkey_id=passkey_id, auth_methods=[m.value for m in modes],
         )
     )
     return token
+
+
+def evidence_of(session: Session, row: BrowserSession) -> Evidence:
+    """What this session proved, for authentication strengths and Conditional Access."""
+    passkey = session.get(Passkey, row.passkey_id) if row.passkey_id else None
+    return Evidence(
+        methods=frozenset(MethodMode(m) for m in row.auth_methods or ()),
+        auth_time=row.auth_time,
+        passkey=PasskeyEvidence(
+            aaguid=passkey.aaguid, attested=passkey.attestation_level == "attested",
+            device_bound=not passkey.backup_eligible,
+        ) if passkey is not None else None,
+    )
 
 
 def current(session: Session, token: str | None, now: datetime) -> tuple[BrowserSession, User] | None:
@@ -56,8 +75,21 @@ def current(session: Session, token: str | None, now: datetime) -> tuple[Browser
     return row, user
 
 
-def end(session: Session, token: str | None, now: datetime) -> None:
-    if token:
-        session.execute(
-            update(BrowserSession).where(BrowserSession.token_hash == token_hash(token)).values(ended_at=now)
-        )
+def end(session: Session, token: str | None, now: datetime) -> BrowserSession | None:
+    """End the live session of this cookie; returns it, or None when there was none to end."""
+    if not token:
+        return None
+    row = session.scalar(select(BrowserSession).where(BrowserSession.token_hash == token_hash(token)))
+    return end_row(session, row, now)
+
+
+def end_row(session: Session, row: BrowserSession | None, now: datetime) -> BrowserSession | None:
+    if row is None or row.ended_at is not None:
+        return None
+    # Conditional, so that of two racing sign-outs only one ends it (and tells the apps).
+    done = session.execute(
+        update(BrowserSession).where(BrowserSession.id == row.id, BrowserSession.ended_at.is_(None))
+        .values(ended_at=now).execution_options(synchronize_session=False)
+    )
+    row.ended_at = now
+    return row if done.rowcount == 1 else None  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -154,8 +155,35 @@ class BrowserSession(Base):
     # What the sign-in actually was: "passkey" or "temporaryAccessPass", and its amr values.
     method: Mapped[str] = mapped_column(String(32))
     amr: Mapped[list[Any]] = mapped_column(default=list)
+    # The Graph authenticationMethodModes the sign-in satisfied (core.values.MethodMode), for strengths.
+    auth_methods: Mapped[list[Any]] = mapped_column(default=list)
     passkey_id: Mapped[str | None] = mapped_column(String(36))
     ended_at: Mapped[datetime | None]
+
+
+class Password(Base):
+    """A user's password (argon2id). Graph gives every user's password method the same fixed id."""
+
+    __tablename__ = "passwords"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]  # when it was last set (Graph's createdDateTime)
+
+
+class SoftwareOathMethod(Base):
+    """A TOTP authenticator app (RFC 6238, SHA-1, 6 digits, 30 s)."""
+
+    __tablename__ = "software_oath_methods"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Kept as given (base32): checking a code needs the seed itself, so it cannot be hashed. It is shown once,
+    # at registration, and never logged or returned afterwards.
+    secret: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(256))
+    # The last time-step accepted: a code of that step or an earlier one is a replay.
+    last_counter: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
 
 
 class App(Base):
@@ -175,6 +203,22 @@ class App(Base):
     logout_url: Mapped[str | None] = mapped_column(String(1024))
     post_logout_redirect_uris: Mapped[list[Any]] = mapped_column(default=list)
     is_fallback_public_client: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Back-Channel Logout 1.0: where a signed logout token is POSTed when a session the app got tokens
+    # from ends (Passgate's extension; Graph has only web.logoutUrl, used as the front-channel URI).
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(1024))
+
+
+class PendingAuthorization(Base):
+    """An authorize request sent to the sign-in page: only a sign-in made after `created_at`, in the same
+    browser (agent cookie binding), for the same app, satisfies its prompt=login / max_age; used once."""
+
+    __tablename__ = "oauth_pending_authorizations"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    binding: Mapped[str] = mapped_column(String(64))
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
 
 
 class AuthorizationCode(Base):
@@ -283,12 +327,25 @@ class Setting(Base):
     value: Mapped[dict[str, Any]] = mapped_column()
 
 
+_FAILED = text("error_code <> 0")
+_NON_INTERACTIVE = text("is_interactive = false")
+
+
 class SignIn(Base):
     __tablename__ = "sign_ins"
+    # Each log filter has an index that ends in the keyset order (created_at, id), so a page is a range
+    # scan of at most $top rows, however deep it is; failures (errorCode ne 0, a few percent) and
+    # non-interactive entries (beta's signInEventTypes filter) get partial indexes. The (ip_address,
+    # created_at) one serves the Temporary Access Pass rate limit.
     __table_args__ = (
-        Index("ix_sign_ins_user_time", "user_id", "created_at"),
+        Index("ix_sign_ins_user_time_id", "user_id", "created_at", "id"),
+        Index("ix_sign_ins_upn_time_id", "user_principal_name", "created_at", "id"),
+        Index("ix_sign_ins_app_time_id", "app_id", "created_at", "id"),
         Index("ix_sign_ins_ip_time", "ip_address", "created_at"),
-        Index("ix_sign_ins_error_time", "error_code", "created_at"),
+        Index("ix_sign_ins_error_time_id", "error_code", "created_at", "id"),
+        Index("ix_sign_ins_failures_time", "created_at", "id", postgresql_where=_FAILED, sqlite_where=_FAILED),
+        Index("ix_sign_ins_non_interactive_time", "created_at", "id",
+              postgresql_where=_NON_INTERACTIVE, sqlite_where=_NON_INTERACTIVE),
         Index("ix_sign_ins_time", "created_at", "id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -306,11 +363,29 @@ class SignIn(Base):
     authentication_method: Mapped[str | None] = mapped_column(String(64))
     authentication_method_detail: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Graph's signIn beyond the first factor: what Conditional Access did (appliedConditionalAccessPolicy
+    # documents, kept as given), each authentication step (authenticationDetail documents), what the
+    # sign-in needed, and where it came from.
+    conditional_access_status: Mapped[str] = mapped_column(String(16), default="notApplied")
+    applied_policies: Mapped[list[Any]] = mapped_column(default=list)
+    authentication_details: Mapped[list[Any]] = mapped_column(default=list)
+    authentication_requirement: Mapped[str] = mapped_column(String(32), default="singleFactorAuthentication")
+    is_interactive: Mapped[bool] = mapped_column(Boolean, default=True)
+    client_app_used: Mapped[str | None] = mapped_column(String(64))
+    authentication_protocol: Mapped[str | None] = mapped_column(String(32))
+    session_id: Mapped[str | None] = mapped_column(String(36))
+    resource_id: Mapped[str | None] = mapped_column(String(36))
+    resource_display_name: Mapped[str | None] = mapped_column(String(256))
+    operating_system: Mapped[str | None] = mapped_column(String(64))
+    browser: Mapped[str | None] = mapped_column(String(64))
 
 
 class DirectoryAudit(Base):
     __tablename__ = "directory_audits"
-    __table_args__ = (Index("ix_directory_audits_time", "activity_at", "id"),)
+    __table_args__ = (
+        Index("ix_directory_audits_time", "activity_at", "id"),
+        Index("ix_directory_audits_category_time", "category", "activity_at", "id"),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     activity_at: Mapped[datetime]
     activity_display_name: Mapped[str] = mapped_column(String(128))
@@ -322,3 +397,42 @@ class DirectoryAudit(Base):
     initiated_by: Mapped[dict[str, Any]] = mapped_column()
     target_resources: Mapped[list[Any]] = mapped_column()
     additional_details: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class AuthenticationStrength(Base):
+    """A custom authentication strength (the built-ins are constants in core/strengths.py)."""
+
+    __tablename__ = "authentication_strengths"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    display_name: Mapped[str] = mapped_column(String(256), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    allowed_combinations: Mapped[list[Any]] = mapped_column()  # Graph spellings, "password,softwareOath"
+    combination_configurations: Mapped[list[Any]] = mapped_column(default=list)  # Graph documents
+    # Passgate's extension: {"requireAttested": bool, "requireDeviceBound": bool}
+    passkey_requirements: Mapped[dict[str, Any] | None] = mapped_column()
+    created_at: Mapped[datetime]
+    modified_at: Mapped[datetime]
+
+
+class ConditionalAccessPolicy(Base):
+    """A Conditional Access policy as Graph's document (conditions, grantControls with the strength's id,
+    sessionControls), with the columns lists and filters need."""
+
+    __tablename__ = "conditional_access_policies"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    display_name: Mapped[str] = mapped_column(String(256))
+    state: Mapped[str] = mapped_column(String(40))
+    document: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime]
+    modified_at: Mapped[datetime]
+
+
+class NamedLocation(Base):
+    """A named location as Graph's ipNamedLocation document (ipRanges, isTrusted)."""
+
+    __tablename__ = "named_locations"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    display_name: Mapped[str] = mapped_column(String(256))
+    document: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime]
+    modified_at: Mapped[datetime]

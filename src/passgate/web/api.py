@@ -10,36 +10,53 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 
 from ..context import Actor, RequestContext
 from ..core import errors
 from ..core.errors import PassgateError
 from ..graph.base import iso, json_body, usable_text
 from ..passkeys import aaguids, challenges, registry
-from ..signin import flow, sessions, taps
-from ..store.tables import BrowserSession, Passkey, User
+from ..signin import flow, oath, passwords, sessions, taps
+from ..store.tables import BrowserSession, Passkey, SoftwareOathMethod, User
 from .deps import Services, request_context, services
 
 router = APIRouter(prefix="/api")
 
 
-def check_origin(request: Request) -> None:
+def from_own_pages(request: Request) -> bool:
+    """Whether a state-changing request comes from one of PASSGATE_ORIGINS (or from no browser at all)."""
     origin = request.headers.get("origin")
-    if origin is not None and origin not in services(request).settings.origins:
+    if origin is not None:
+        return origin in services(request).settings.origins
+    return request.headers.get("sec-fetch-site") in (None, "same-origin", "none")
+
+
+def check_origin(request: Request) -> None:
+    if not from_own_pages(request):
         raise PassgateError(errors.FORBIDDEN_ORIGIN)
-    if origin is None and request.headers.get("sec-fetch-site") not in (None, "same-origin", "none"):
-        raise PassgateError(errors.FORBIDDEN_ORIGIN)
+
+
+def agent_token(request: Request) -> tuple[str, bool]:
+    """The browser's agent cookie value, or a new one (True) that the response must set."""
+    token = request.cookies.get(sessions.AGENT_COOKIE)
+    if not token or len(token) > 128:
+        return secrets.token_urlsafe(32), True
+    return token, False
+
+
+def set_agent_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        sessions.AGENT_COOKIE, token, httponly=True, samesite="lax",
+        secure=services(request).settings.cookies_secure, path="/",
+    )
 
 
 def agent_binding(request: Request, response: Response) -> str:
     """The browser's agent cookie (set on first use) binds its challenges to it."""
-    token = request.cookies.get(sessions.AGENT_COOKIE)
-    if not token or len(token) > 128:
-        token = secrets.token_urlsafe(32)
-        response.set_cookie(
-            sessions.AGENT_COOKIE, token, httponly=True, samesite="lax",
-            secure=services(request).settings.cookies_secure, path="/",
-        )
+    token, new = agent_token(request)
+    if new:
+        set_agent_cookie(request, response, token)
         request.state.new_agent = True
     return challenges.binding_of(token)
 
@@ -57,6 +74,16 @@ def _text(body: dict[str, Any], key: str, required: bool = True) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > 512:
+        raise PassgateError(errors.INVALID_REQUEST, f"'{key}' must be a non-empty string.")
+    if not usable_text(value):
+        raise PassgateError(errors.INVALID_REQUEST, f"'{key}' contains characters that cannot be stored.")
+    return value
+
+
+def _secret(body: dict[str, Any], key: str) -> str:
+    """A password as typed: spaces are part of it, so it is not stripped."""
+    value = body.get(key)
+    if not isinstance(value, str) or not value or len(value) > 1024:
         raise PassgateError(errors.INVALID_REQUEST, f"'{key}' must be a non-empty string.")
     if not usable_text(value):
         raise PassgateError(errors.INVALID_REQUEST, f"'{key}' contains characters that cannot be stored.")
@@ -115,12 +142,50 @@ async def tap_sign_in(request: Request, response: Response, ctx: RequestContext 
     return {"userPrincipalName": signed.user.user_principal_name, "redirect": "/mysecurityinfo"}
 
 
+def _signed_in_answer(request: Request, response: Response, result: flow.SignedIn | flow.SecondStepRequired) -> Any:
+    if isinstance(result, flow.SecondStepRequired):
+        return {"userPrincipalName": result.user.user_principal_name, "secondFactor": result.method,
+                "pending": result.pending, "pendingExpiresDateTime": iso(result.expires_at)}
+    set_session_cookie(request, response, result)
+    return {"userPrincipalName": result.user.user_principal_name, "redirect": "/mysecurityinfo"}
+
+
+@router.post("/signin/password")
+async def password_sign_in(request: Request, response: Response, ctx: RequestContext = Depends(_ctx)) -> Any:
+    """A right password gives a session, or (with an authenticator app) `secondFactor` and a `pending` token
+    for /api/signin/code, usable only from this browser."""
+    body = await json_body(request)
+    upn = _text(body, "username") or ""
+    password = _secret(body, "password")
+    svc = services(request)
+    result = flow.password_sign_in(svc.db, ctx, svc.settings, agent_binding(request, response), upn, password)
+    return _signed_in_answer(request, response, result)
+
+
+@router.post("/signin/code")
+async def code_sign_in(request: Request, response: Response, ctx: RequestContext = Depends(_ctx)) -> Any:
+    body = await json_body(request)
+    pending = _text(body, "pending") or ""
+    code = _text(body, "code") or ""
+    svc = services(request)
+    return _signed_in_answer(request, response, flow.code_sign_in(svc.db, ctx, svc.settings, agent_of(request),
+                                                                  pending, code))
+
+
 @router.post("/signout")
 async def sign_out(request: Request, ctx: RequestContext = Depends(_ctx)) -> Response:
+    """Ends this browser's session. Apps with a back-channel logout URI are told after the commit; a custom UI
+    frames `frontChannelLogoutUris` as the signed-out page does."""
+    from ..oidc import logout
+
     svc = services(request)
-    with svc.db.transaction() as session:
-        sessions.end(session, request.cookies.get(sessions.COOKIE), ctx.now)
-    response = JSONResponse({"signedOut": True})
+    ring = svc.keys.ring(ctx)  # loaded before the write lock is taken
+    with svc.db.transaction(write=True) as session:
+        ended = sessions.end(session, request.cookies.get(sessions.COOKIE), ctx.now)
+        told = logout.notices(session, ring, svc.settings, ctx.now, [ended] if ended else [])
+    response = JSONResponse({"signedOut": True, "frontChannelLogoutUris": told.front_channel},
+                            headers={"Cache-Control": "no-store"},
+                            background=BackgroundTask(logout.deliver, told.back_channel))
     response.delete_cookie(sessions.COOKIE, path="/")
     return response
 
@@ -181,15 +246,34 @@ def me(request: Request, ctx: RequestContext = Depends(_ctx)) -> dict[str, Any]:
                 "startDateTime": iso(tap.start_at),
                 "methodUsabilityReason": taps.usability(session, tap, ctx.now).value,
             }
+        legacy = legacy_methods_json(session, user)
     return {
         "id": user.id,
         "userPrincipalName": user.user_principal_name,
         "displayName": user.display_name,
         "signedInWith": browser_session.method,
+        "authMethods": list(browser_session.auth_methods or []),
         "sessionExpiresDateTime": iso(browser_session.expires_at),
         "passkeys": [passkey_json(p) for p in passkeys],
         "temporaryAccessPass": tap_json,
+        **legacy,
         "rpId": svc.settings.rp_id,
+    }
+
+
+def oath_json(row: SoftwareOathMethod) -> dict[str, Any]:
+    return {"id": row.id, "displayName": row.display_name, "createdDateTime": iso(row.created_at),
+            "lastUsedDateTime": iso(row.last_used_at)}
+
+
+def legacy_methods_json(session: Any, user: User) -> dict[str, Any]:
+    """The user's password and authenticator apps, and whether the policy lets them set them up."""
+    row = passwords.password_of(session, user)
+    return {
+        "password": {"id": passwords.METHOD_ID, "lastSetDateTime": iso(row.created_at)} if row else None,
+        "softwareOathMethods": [oath_json(m) for m in oath.methods_of(session, user.id)],
+        "passwordAllowed": passwords.allowed_for(session, user),
+        "softwareOathAllowed": oath.allowed_for(session, user),
     }
 
 
@@ -240,4 +324,73 @@ def delete(passkey_id: str, request: Request, ctx: RequestContext = Depends(_ctx
     with svc.db.transaction(write=True) as session:
         user = session.merge(user)
         registry.remove(session, ctx, user, registry.get(session, user, passkey_id), self_service=True)
+    return Response(status_code=204)
+
+
+# -- password and authenticator apps -----------------------------------------------------------
+FRESH_SIGN_IN_MINUTES = 10
+
+
+@router.post("/me/password", status_code=204)
+async def set_password(request: Request, ctx: RequestContext = Depends(_ctx)) -> Response:
+    """Set or change the password: the current one must be given, unless the sign-in is fresh (10 minutes)."""
+    body = await json_body(request)
+    new = _secret(body, "newPassword")
+    current = _secret(body, "currentPassword") if body.get("currentPassword") not in (None, "") else None
+    svc = services(request)
+    browser_session, user = signed_in(request, svc, ctx)
+    ctx = as_user_actor(ctx, user)
+    with svc.db.transaction() as session:
+        passwords.require_allowed(session, user)
+        has_password = passwords.password_of(session, user) is not None
+    fresh = (ctx.now - browser_session.auth_time).total_seconds() <= FRESH_SIGN_IN_MINUTES * 60
+    if current is not None and has_password:
+        flow.confirm_password(svc.db, ctx, svc.settings, user.id, current)
+    elif not fresh:
+        raise PassgateError(errors.CURRENT_PASSWORD_REQUIRED)
+    with svc.db.transaction(write=True) as session:
+        user = session.merge(user)
+        passwords.set_password(session, ctx, user, new, self_service=True)
+    return Response(status_code=204)
+
+
+@router.post("/me/softwareoath/options")
+async def oath_options(request: Request, response: Response, ctx: RequestContext = Depends(_ctx)) -> Any:
+    """A new TOTP seed for this browser to show as a QR code (and as text); saved only when confirmed."""
+    if await request.body():
+        await json_body(request)
+    svc = services(request)
+    _, user = signed_in(request, svc, ctx)
+    binding = agent_binding(request, response)
+    with svc.db.transaction(write=True) as session:
+        user = session.merge(user)
+        enrolment = oath.start_enrolment(session, ctx, svc.settings, binding, user)
+    return {"secret": enrolment.secret, "uri": enrolment.uri, "qrCode": enrolment.qr_svg,
+            "expiresInSeconds": svc.settings.challenge_seconds}
+
+
+@router.post("/me/softwareoath", status_code=201)
+async def oath_register(request: Request, ctx: RequestContext = Depends(_ctx)) -> Any:
+    body = await json_body(request)
+    secret = _text(body, "secret") or ""
+    code = _text(body, "code") or ""
+    name = _text(body, "displayName", required=False)
+    svc = services(request)
+    _, user = signed_in(request, svc, ctx)
+    ctx = as_user_actor(ctx, user)
+    with svc.db.transaction(write=True) as session:
+        user = session.merge(user)
+        row = oath.confirm_enrolment(session, ctx, agent_of(request), user, secret, code, name)
+        return oath_json(row)
+
+
+@router.delete("/me/softwareoath/{method_id}", status_code=204)
+def oath_delete(method_id: str, request: Request, ctx: RequestContext = Depends(_ctx)) -> Response:
+    svc = services(request)
+    _, user = signed_in(request, svc, ctx)
+    ctx = as_user_actor(ctx, user)
+    with svc.db.transaction(write=True) as session:
+        user = session.merge(user)
+        oath.require_allowed(session, user)
+        oath.delete(session, ctx, user, oath.get(session, user, method_id), self_service=True)
     return Response(status_code=204)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from ..core import errors
 from ..core.errors import ErrorCode
 from ..core.values import UsabilityReason
 from ..passkeys import registry
-from ..signin import flow, sessions, taps
+from ..signin import flow, oath, passwords, sessions, taps
 from ..store.tables import BrowserSession, User
 from .api import passkey_json
 from .deps import context_of, services
@@ -30,12 +31,27 @@ router = APIRouter()
 router.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
-# Pages load only their own script and style sheet; nothing may frame them.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
+
+
+# An origin as a CSP source; anything else (a registered URI is an admin's text) could widen the policy.
+_SOURCE = re.compile(r"https?://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
+
+
+def content_security_policy(frame_src: list[str] | None = None, form_action: list[str] | None = None) -> str:
+    """Pages load only their own script and style sheet and nothing may frame them. Only the signed-out page
+    frames other origins (the apps' front-channel logout URIs), and only the sign-out confirmation posts a
+    form that may end at an app (its registered post-logout redirect URI)."""
+    frame_src = [o for o in frame_src or [] if _SOURCE.fullmatch(o)]
+    frames = f"frame-src {' '.join(frame_src)}; " if frame_src else ""
+    forms = " ".join(["'self'", *(o for o in form_action or [] if _SOURCE.fullmatch(o))])
+    return (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
+        f"object-src 'none'; base-uri 'none'; {frames}form-action {forms}; frame-ancestors 'none'"
+    )
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": content_security_policy(),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -50,6 +66,10 @@ TAP_STATES = {
     UsabilityReason.ONE_TIME_USED: "Used (it was valid for one sign-in)",
 }
 PASSKEY_TYPES = {"deviceBound": "Device-bound", "synced": "Synced"}
+SIGNED_IN_WITH = {
+    flow.TAP_LABEL: "Temporary Access Pass", flow.PASSWORD_LABEL: "Password",
+    flow.OATH_LABEL: "Password and authenticator app code",
+}
 
 
 def _asset_version() -> str:
@@ -63,10 +83,13 @@ ASSET_VERSION = _asset_version()
 ERROR_ACTIONS = {c.name: {"number": c.number, "action": c.action} for c in errors.catalogue()}
 
 
-def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200, csp: str | None = None
+           ) -> Response:
     base = {"asset_version": ASSET_VERSION, "error_actions": ERROR_ACTIONS}
     response = templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
     response.headers.update(SECURITY_HEADERS)
+    if csp is not None:
+        response.headers["Content-Security-Policy"] = csp
     return response
 
 
@@ -90,7 +113,7 @@ def security_info_view(
 ) -> dict[str, Any]:
     """What the Security info page shows, from the same facts GET /api/me returns."""
     passkeys = []
-    signed_in_with = "Temporary Access Pass" if browser_session.method == flow.TAP else "Passkey"
+    signed_in_with = SIGNED_IN_WITH.get(flow.label_of(browser_session), "Passkey")
     for p in registry.of_user(session, user.id):
         facts = passkey_json(p)
         facts["typeLabel"] = PASSKEY_TYPES.get(p.passkey_type, p.passkey_type)
@@ -111,6 +134,9 @@ def security_info_view(
             "start": _when(row.start_at),
             "end": _when(taps.expiry(row)),
         }
+    password = passwords.password_of(session, user)
+    apps = [{"id": m.id, "displayName": m.display_name, "created": _when(m.created_at),
+             "lastUsed": _when(m.last_used_at)} for m in oath.methods_of(session, user.id)]
     names = {p["displayName"] for p in passkeys}
     number = len(passkeys) + 1
     while f"Passkey {number}" in names:
@@ -123,6 +149,10 @@ def security_info_view(
         "sessionEnds": _when(browser_session.expires_at),
         "passkeys": passkeys,
         "tap": tap,
+        "password": {"lastSet": _when(password.created_at)} if password is not None else None,
+        "oathMethods": apps,
+        "passwordAllowed": passwords.allowed_for(session, user),
+        "oathAllowed": oath.allowed_for(session, user),
     }
 
 

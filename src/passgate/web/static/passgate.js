@@ -215,7 +215,11 @@
     const stepUsername = $("#step-username");
     const stepMethods = $("#step-methods");
     const tapInput = $("#tap");
+    const passwordInput = $("#password");
+    const codeInput = $("#code");
+    const stepCode = $("#step-code");
     let identified = null; // {username, displayName, methods}
+    let pending = null; // the second step's token, after a right password
     let autofill = null; // {controller, done}
 
     function signedIn(result) {
@@ -306,18 +310,24 @@
       $("#who-initial").textContent = (found.displayName || found.username || "?").trim().charAt(0).toUpperCase();
       const hasPasskey = found.methods.includes("passkey");
       const hasTap = found.methods.includes("temporaryAccessPass");
+      const hasPassword = found.methods.includes("password");
       $("#method-passkey").hidden = !hasPasskey;
       $("#tap-form").hidden = !hasTap;
-      $("#no-methods").hidden = hasPasskey || hasTap;
+      $("#password-form").hidden = !hasPassword;
+      $("#no-methods").hidden = hasPasskey || hasTap || hasPassword;
       if (hasTap) tapInput.focus();
       else if (hasPasskey) $("#passkey-username-first").focus();
+      else if (hasPassword) passwordInput.focus();
     }
 
     function showUsernameStep() {
       identified = null;
+      pending = null;
       stepMethods.hidden = true;
+      stepCode.hidden = true;
       stepUsername.hidden = false;
       tapInput.value = "";
+      passwordInput.value = "";
       clearError();
       setStatus("");
       usernameInput.focus();
@@ -371,6 +381,68 @@
         showError(error, "get");
         tapInput.select();
         busy(button, false);
+      }
+    });
+
+    // Password, then (for users with an authenticator app) a code in a second step of the same sign-in.
+    $("#password-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearError();
+      const password = passwordInput.value;
+      if (!password) {
+        passwordInput.setAttribute("aria-invalid", "true");
+        showError(new PageError("Password missing", "Type your password first.",
+          "Or use another way to sign in, such as a passkey."));
+        passwordInput.focus();
+        return;
+      }
+      const button = event.submitter || $("#password-form button");
+      busy(button, true);
+      try {
+        const result = await api("POST", "/api/signin/password", {username: identified.username, password});
+        passwordInput.value = "";
+        if (result.pending) {
+          pending = result.pending;
+          stepMethods.hidden = true;
+          stepCode.hidden = false;
+          busy(button, false);
+          setStatus("Password accepted. Enter the code from your authenticator app.");
+          codeInput.focus();
+          return;
+        }
+        signedIn(result);
+      } catch (error) {
+        passwordInput.setAttribute("aria-invalid", "true");
+        showError(error, "get");
+        passwordInput.select();
+        busy(button, false);
+      }
+    });
+
+    $("#code-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearError();
+      const code = codeInput.value.replace(/\s+/g, "");
+      if (!/^[0-9]{6}$/.test(code)) {
+        codeInput.setAttribute("aria-invalid", "true");
+        showError(new PageError("Code missing", "Type the 6-digit code from your authenticator app.",
+          "Open the app you set up on Security info; the code changes every 30 seconds."));
+        codeInput.focus();
+        return;
+      }
+      const button = event.submitter || $("#code-form button");
+      busy(button, true);
+      try {
+        signedIn(await api("POST", "/api/signin/code", {pending, code}));
+      } catch (error) {
+        busy(button, false);
+        // The step has ended (expired, or used): start again from the username, with the error shown.
+        if (error instanceof PageError && error.code === "PendingSignInNotFound") showUsernameStep();
+        else {
+          codeInput.setAttribute("aria-invalid", "true");
+          codeInput.select();
+        }
+        showError(error, "get");
       }
     });
 
@@ -516,14 +588,106 @@
       }
     }
 
-    $("#sign-out").addEventListener("click", async (event) => {
+    // -- authenticator app: scan (or type) the seed, then prove it with a current code ---------------
+    let oathSecret = null;
+    $("#oath-start")?.addEventListener("click", async (event) => {
+      clearError();
       const button = event.currentTarget;
       busy(button, true);
       try {
-        await api("POST", "/api/signout");
-        location.assign("/");
+        const setup = await api("POST", "/api/me/softwareoath/options");
+        oathSecret = setup.secret;
+        $("#oath-qr").src = setup.qrCode;
+        $("#oath-secret").textContent = setup.secret.replace(/(.{4})/g, "$1 ").trim();
+        $("#oath-setup").hidden = false;
+        setStatus("Scan the QR code with your authenticator app, then type the code it shows.");
+        $("#oath-code").focus();
       } catch (error) {
-        showError(error, "get");
+        showError(error, "create");
+      } finally {
+        busy(button, false);
+      }
+    });
+
+    $("#oath-form")?.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearError();
+      const input = $("#oath-code");
+      const code = input.value.replace(/\s+/g, "");
+      if (!/^[0-9]{6}$/.test(code)) {
+        input.setAttribute("aria-invalid", "true");
+        showError(new PageError("Code missing", "Type the 6-digit code your authenticator app shows.",
+          "After scanning the QR code, the app shows a new code every 30 seconds."));
+        input.focus();
+        return;
+      }
+      const button = event.submitter || $("#oath-form button");
+      busy(button, true);
+      try {
+        const added = await api("POST", "/api/me/softwareoath",
+          {secret: oathSecret, code, displayName: $("#oath-name").value.trim() || undefined});
+        oathSecret = null;
+        input.value = "";
+        $("#oath-setup").hidden = true;
+        $("#oath-qr").removeAttribute("src");
+        $("#oath-secret").textContent = "";
+        await refresh();
+        setStatus(`Authenticator app “${added.displayName}” added.`);
+      } catch (error) {
+        input.setAttribute("aria-invalid", "true");
+        showError(error, "create");
+      } finally {
+        busy(button, false);
+      }
+    });
+
+    document.addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-action=delete-oath]");
+      const li = button && button.closest("li[data-oath-id]");
+      if (!li) return;
+      clearError();
+      const oathDialog = $("#oath-delete-dialog");
+      $("#oath-delete-text").textContent =
+        `“${li.dataset.name}” will be removed, and its codes will no longer be accepted.`;
+      oathDialog.returnValue = "";
+      oathDialog.onclose = async () => {
+        if (oathDialog.returnValue !== "delete") return button.focus();
+        try {
+          await api("DELETE", `/api/me/softwareoath/${encodeURIComponent(li.dataset.oathId)}`);
+          await refresh();
+          setStatus(`Authenticator app “${li.dataset.name}” deleted.`);
+        } catch (error) {
+          showError(error, "create");
+        }
+      };
+      oathDialog.showModal();
+    });
+
+    // -- password: set, or change with the current one (or a fresh sign-in) ----------------------------
+    $("#password-form")?.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearError();
+      const current = $("#current-password");
+      const fresh = $("#new-password");
+      if (!fresh.value) {
+        fresh.setAttribute("aria-invalid", "true");
+        showError(new PageError("Password missing", "Type the new password.",
+          "Choose at least 12 characters that are not a common password."));
+        fresh.focus();
+        return;
+      }
+      const button = event.submitter || $("#password-form button");
+      busy(button, true);
+      try {
+        await api("POST", "/api/me/password",
+          current.value ? {currentPassword: current.value, newPassword: fresh.value} : {newPassword: fresh.value});
+        current.value = "";
+        fresh.value = "";
+        await refresh();
+        setStatus("Password saved.");
+      } catch (error) {
+        showError(error, "create");
+      } finally {
         busy(button, false);
       }
     });
@@ -531,10 +695,32 @@
     localTimes();
   }
 
+  // -- signed out: the apps' front-channel logout frames load, then on to where the app asked -----
+  function signedOutPage() {
+    const next = $("#continue[data-auto-continue]");
+    if (!next) return;
+    const frames = Array.from(document.querySelectorAll("iframe.logout-frame"));
+    let waiting = frames.length;
+    let gone = false;
+    const go = () => {
+      if (gone) return;
+      gone = true;
+      location.assign(next.href);
+    };
+    // An app that never answers must not keep the user here.
+    setTimeout(go, 3000);
+    if (!waiting) go();
+    frames.forEach((frame) => frame.addEventListener("load", () => {
+      waiting -= 1;
+      if (waiting <= 0) go();
+    }));
+  }
+
   function start() {
     const page = document.body.dataset.page;
     if (page === "signin") signInPage();
     else if (page === "securityinfo") securityInfoPage();
+    else if (page === "signedout") signedOutPage();
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
