@@ -28,7 +28,7 @@ from .strengths import (
     StrengthOutcome,
 )
 from .strengths import evaluate as evaluate_strength
-from .values import Evidence, MethodMode
+from .values import Evidence, MethodMode, PasskeyEvidence
 
 ALL = "All"
 NONE = "None"
@@ -518,3 +518,42 @@ def strength_ids(policy: Policy) -> frozenset[str]:
     grant = policy.grant
     return frozenset({grant.strength.id}) if grant is not None and grant.strength is not None else frozenset()
 
+
+
+# -- what a live sign-in does with a decision ---------------------------------------------------------
+def requires_multifactor(decision: Decision) -> bool:
+    """Graph's authenticationRequirement: multi-factor when an enforced, applying policy asked for mfa or a
+    strength, whether the sign-in already met it or not (report-only policies never raise it)."""
+    wanted = {Control.MFA, Control.AUTHENTICATION_STRENGTH}
+    return any(
+        e.applies and e.policy.state is PolicyState.ENABLED and e.policy.grant is not None
+        and bool(e.policy.grant.controls & wanted)
+        for e in decision.policies
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StepUpOffer:
+    """What a step-up ceremony offers: the modes that help meet every requirement at once, and, when fido2 is
+    among them, only the registered passkeys that count for every strength asking for fido2."""
+
+    modes: frozenset[MethodMode]
+    passkeys: frozenset[PasskeyEvidence]
+
+
+def step_up_offer(decision: Decision) -> StepUpOffer:
+    """Built from the requirements' alternatives: one ceremony should meet them all, so the modes common to
+    every requirement are offered (or, when none is common, each requirement's, to be met in turn)."""
+    per_requirement: list[frozenset[MethodMode]] = []
+    passkey_sets: list[frozenset[PasskeyEvidence]] = []
+    for requirement in decision.requirements:
+        per_requirement.append(frozenset(m for o in requirement.alternatives for c in o.challenges for m in c))
+        fido2 = [frozenset(o.passkeys) for o in requirement.alternatives
+                 if any(MethodMode.FIDO2 in c for c in o.challenges)]
+        if fido2:
+            passkey_sets.append(frozenset().union(*fido2))
+    if not per_requirement:
+        return StepUpOffer(frozenset(), frozenset())
+    modes = frozenset.intersection(*per_requirement) or frozenset().union(*per_requirement)
+    passkeys = frozenset.intersection(*passkey_sets) if passkey_sets else frozenset()
+    return StepUpOffer(modes, passkeys if MethodMode.FIDO2 in modes else frozenset())
