@@ -924,11 +924,14 @@ def evaluate(
     access.SIGN_IN_PORTAL_APP_ID for the portal and Security info); `user_action` is
     access.REGISTER_SECURITY_INFO when registering methods. The platform comes from `user_agent`
     unless given."""
+    policies = policies_of(session)
+    # Every sign-in comes here: with no policy there is nothing to learn about the user (groups, roles, methods).
+    who = subject(session, user_id, now) if policies else access.Subject(user_id)
     sign_in = access.SignIn(
-        subject(session, user_id, now), now, app_id, user_action, client_app_type,
+        who, now, app_id, user_action, client_app_type,
         platform if platform is not None else access.platform_from_user_agent(user_agent), _ip(ip_address), evidence,
     )
-    return access.evaluate(policies_of(session), sign_in, locations_of(session))
+    return access.evaluate(policies, sign_in, locations_of(session) if policies else ())
 
 
 # -- writes, with the lock-out guard -------------------------------------------------------------

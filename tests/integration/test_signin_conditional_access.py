@@ -154,6 +154,10 @@ def test_step_up_from_password_and_code_to_a_passkey_in_the_same_sign_in(client:
     assert claims["acr"] == "phr"
     entries = log(g, client_id)
     interrupt, ceremony, issued = entries
+    portal = log(g, SIGN_IN_PORTAL_APP_ID)[-1]  # the password and code sign-in: both factors, one entry
+    assert [s["authenticationMethod"] for s in portal["authenticationDetails"]] == ["Password",
+                                                                                    "OATH verification code"]
+    assert portal["authenticationDetails"][1]["authenticationStepRequirement"] == "Multi-factor authentication"
     assert interrupt["status"]["errorCode"] == errors.STRONG_AUTHENTICATION_REQUIRED.number
     assert interrupt["conditionalAccessStatus"] == "failure"
     assert interrupt["authenticationRequirement"] == "multiFactorAuthentication"

@@ -206,6 +206,7 @@ def decide(session: Session, settings: Settings, ctx: RequestContext, req: Reque
             method_detail=PREVIOUSLY_SATISFIED if not fresh else None,
             details={"sessionId": browser.id, "acr": grants.acr_of(browser), "amr": list(browser.amr),
                      "protocol": "oidc"},
+            authentication_details=flow.steps_of(browser, now, reused=not fresh),
         )
         # Conditional Access for this app on every code, SSO reuse included: a policy enabled since the
         # session began applies at the next app sign-in.

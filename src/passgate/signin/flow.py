@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
@@ -24,7 +24,7 @@ from ..core import legacy_methods as legacy_rules
 from ..core import tap as tap_rules
 from ..core.errors import ErrorCode, PassgateError
 from ..core.values import MethodMode, UsabilityReason
-from ..logs.writer import SignInAttempt, record_sign_in
+from ..logs.writer import PREVIOUSLY_SATISFIED, SignInAttempt, authentication_step, record_sign_in
 from ..methods_policy import fido2_policy_of, tap_policy_of
 from ..passkeys import ceremonies, challenges, enforcement, registry
 from ..store.db import Database
@@ -41,6 +41,7 @@ TAP_LABEL = "Temporary Access Pass"
 PASSKEY_LABEL = "Passkey"
 PASSWORD_LABEL = "Password"
 OATH_LABEL = "OATH verification code"
+MULTI_FACTOR_STEP = "Multi-factor authentication"  # Graph's authenticationStepRequirement of a second factor
 
 T = TypeVar("T")
 
@@ -69,6 +70,17 @@ def label_of(browser: BrowserSession) -> str:
     if browser.method == PASSWORD:
         return OATH_LABEL if MethodMode.SOFTWARE_OATH.value in (browser.auth_methods or ()) else PASSWORD_LABEL
     return PASSKEY_LABEL
+
+
+def steps_of(browser: BrowserSession, at: datetime, reused: bool) -> list[dict[str, Any]]:
+    """The sign-in log's authenticationDetails for a session's sign-in: each factor it proved (password, then
+    code), or, when an app reuses the session (SSO), its method as previously satisfied."""
+    if reused:
+        return [authentication_step(label_of(browser), PREVIOUSLY_SATISFIED, at, True)]
+    if browser.method == PASSWORD and MethodMode.SOFTWARE_OATH.value in (browser.auth_methods or ()):
+        return [authentication_step(PASSWORD_LABEL, None, browser.auth_time, True, "Correct password"),
+                authentication_step(OATH_LABEL, None, browser.auth_time, True, requirement=MULTI_FACTOR_STEP)]
+    return [authentication_step(label_of(browser), None, browser.auth_time, True)]
 
 
 def run_attempt(
@@ -376,6 +388,9 @@ def code_sign_in(
         used = oath.verify(session, ctx, user, code)
         attempt.method_detail = used.display_name
         attempt.details = {"softwareOathMethodId": used.id, "factors": [PASSWORD, SOFTWARE_OATH]}
+        attempt.authentication_details = [
+            authentication_step(PASSWORD_LABEL, None, ctx.now, True, "Correct password"),
+            authentication_step(OATH_LABEL, used.display_name, ctx.now, True, requirement=MULTI_FACTOR_STEP)]
         return _start_legacy_session(
             session, ctx, settings, user, frozenset({MethodMode.PASSWORD, MethodMode.SOFTWARE_OATH}), attempt,
             access.pending_target(session, marker, binding, ctx.now),
