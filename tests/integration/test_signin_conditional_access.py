@@ -28,7 +28,7 @@ from passgate.store.db import Database
 from passgate.store.tables import BrowserSession, User
 from tests.integration.graph_helpers import Graph
 from tests.integration.oidc_helpers import authorize, claims_of, exchange, make_app, pkce, redirect_params
-from tests.integration.test_signin_legacy import PASSWORD, SECRET, code_step, configure, password_step, with_app
+from tests.integration.test_signin_legacy import PASSWORD, SECRET, configure, password_step, with_app
 from tests.integration.test_signin_support import (
     ORIGIN,
     enrol,
@@ -435,3 +435,14 @@ def password_step_without_code(c: TestClient, db: Database, user_id: str, upn: s
     answer = c.post("/api/signin/password", json={"username": upn, "password": PASSWORD, "authorization": marker})
     with_app(db, user_id)
     return answer
+
+
+def test_prompt_none_gets_interaction_required_instead_of_a_page(client: Any, db: Database, g: Graph) -> None:
+    client_id, _ = make_app(db)
+    user_id = make_user(db, "noe@example.com")
+    add_policy(g, "Passkeys for the app", strength_grant(PHISHING_RESISTANT), apps=[client_id])
+    assert tap_sign_in(client, "noe@example.com", issue_tap(db, user_id)).status_code == 200
+    _, challenge = pkce()
+    answer = redirect_params(authorize(client, client_id, challenge, prompt="none"))
+    assert answer["error"] == "interaction_required"
+    assert log(g, client_id)[-1]["status"]["errorCode"] == errors.STRONG_AUTHENTICATION_ENROLLMENT_REQUIRED.number

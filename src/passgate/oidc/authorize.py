@@ -225,12 +225,12 @@ def decide(session: Session, settings: Settings, ctx: RequestContext, req: Reque
             return Outcome(code=code, user=user, browser=browser)
         if not fresh:  # a ceremony just made for this request logged its interrupt already
             record_sign_in(session, ctx, attempt, interrupted)
+        if "none" in prompts:
+            raise AuthorizeError("interaction_required", interrupted.message, interrupted.code)
         if decision.outcome is AccessOutcome.REGISTRATION_REQUIRED:
             back = {k: v for k, v in p.items() if k != FRESH}
             back.update(client_id=req.app.app_id, redirect_uri=req.redirect_uri)
             return Outcome(sign_in_url="/mysecurityinfo?" + urlencode({"continue": f"{path}?{urlencode(back)}"}))
-        if "none" in prompts:
-            raise AuthorizeError("interaction_required", interrupted.message, interrupted.code)
         # Step-up or sign-in frequency: a new ceremony in the same sign-in, for the same account.
         marker = remember_pending(session, now, req.app, binding)
         return Outcome(sign_in_url=sign_in_url(req, marker, path, user.user_principal_name))
