@@ -177,6 +177,7 @@ def test_a_password_and_code_user_is_stepped_up_to_a_passkey(server: Server, mak
         expect(page.get_by_label("Username")).to_have_value(upn)
         identify(page, upn)
         expect(page.locator("#passkey-username-first")).to_be_visible()
+        expect(page.locator("#step-up")).to_contain_text("requires 'Phishing resistant MFA'")
         expect(page.locator("#password-form")).to_be_hidden()
         expect(page.locator("#tap-form")).to_be_hidden()
         presence(b, authenticator, True)

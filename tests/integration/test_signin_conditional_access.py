@@ -143,9 +143,11 @@ def test_step_up_from_password_and_code_to_a_passkey_in_the_same_sign_in(client:
     # The sign-in page offers only what satisfies the strength: the passkey, not the password.
     found = client.post("/api/signin/identify", json={"username": "cy@example.com", "authorization": marker})
     assert found.json()["methods"] == ["passkey"]
+    assert found.json()["stepUp"].endswith("Web app requires 'Phishing resistant MFA': sign in again with a method "
+                                           "that satisfies it.")
     # Without the pending authorization (a plain portal sign-in) everything is offered.
-    assert client.post("/api/signin/identify", json={"username": "cy@example.com"}).json()["methods"] == [
-        "passkey", "password"]
+    plain = client.post("/api/signin/identify", json={"username": "cy@example.com"}).json()
+    assert plain["methods"] == ["passkey", "password"] and "stepUp" not in plain
     signed, options = passkey_with(client, authenticator, "cy@example.com", marker)
     assert signed.status_code == 200, signed.text
     assert [c["id"] for c in options["allowCredentials"]] == [passkey["credentialId"]]

@@ -161,10 +161,11 @@ def registration_banner(decision: Decision, target: Target) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Offer:
-    """What a step-up sign-in page offers: method names, and the passkeys (ids) that count."""
+    """What a step-up sign-in page offers: method names, the passkeys (ids) that count, and why."""
 
     methods: frozenset[str]
     passkey_ids: frozenset[str]
+    reason: str = ""
 
 
 def step_up_offer(session: Session, ctx: RequestContext, token: str | None, user: User, target: Target
@@ -183,7 +184,8 @@ def step_up_offer(session: Session, ctx: RequestContext, token: str | None, user
     methods = {_OFFERED[m] for m in offer.modes}
     if not passkeys:
         methods.discard(PASSKEY)
-    return Offer(frozenset(methods), passkeys)
+    interrupted = interruption(decision, target)
+    return Offer(frozenset(methods), passkeys, interrupted.message if interrupted else "")
 
 
 def check_ceremony(session: Session, ctx: RequestContext, attempt: SignInAttempt, user: User, target: Target,

@@ -121,9 +121,9 @@ def _enabled_user(session: Session, upn: str, attempt: SignInAttempt | None = No
 
 
 def identify(session: Session, ctx: RequestContext, upn: str, session_token: str | None = None,
-             marker: str | None = None, binding: str = "") -> tuple[User, list[str]]:
-    """The account and the methods to offer. When this browser's session of the same user must step up for
-    the app the sign-in is for, only the methods that satisfy the requirement are offered."""
+             marker: str | None = None, binding: str = "") -> tuple[User, list[str], str | None]:
+    """The account, the methods to offer, and why only those (None: no step-up). When this browser's session
+    of the same user must step up for the app the sign-in is for, only the methods that satisfy it are offered."""
     user = _enabled_user(session, upn)
     methods = []
     if registry.of_user(session, user.id):
@@ -135,9 +135,9 @@ def identify(session: Session, ctx: RequestContext, upn: str, session_token: str
         methods.append(PASSWORD)
     offer = access.step_up_offer(session, ctx, session_token, user,
                                  access.pending_target(session, marker, binding, ctx.now))
-    if offer is not None:
-        methods = [m for m in methods if m in offer.methods]
-    return user, methods
+    if offer is None:
+        return user, methods, None
+    return user, [m for m in methods if m in offer.methods], offer.reason
 
 
 def password_and_code_available(session: Session, user: User) -> bool:

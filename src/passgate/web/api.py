@@ -110,9 +110,12 @@ async def identify(request: Request, ctx: RequestContext = Depends(_ctx)) -> dic
     upn = _text(body, "username")
     svc = services(request)
     with svc.db.transaction() as session:
-        user, methods = flow.identify(session, ctx, upn or "", request.cookies.get(sessions.COOKIE), _marker(body),
-                                      agent_of(request))
-        return {"username": user.user_principal_name, "displayName": user.display_name, "methods": methods}
+        user, methods, step_up = flow.identify(session, ctx, upn or "", request.cookies.get(sessions.COOKIE),
+                                               _marker(body), agent_of(request))
+        answer = {"username": user.user_principal_name, "displayName": user.display_name, "methods": methods}
+        if step_up is not None:
+            answer["stepUp"] = step_up  # why only these methods are offered
+        return answer
 
 
 @router.post("/signin/passkey/options")

@@ -325,6 +325,8 @@
       $("#tap-form").hidden = !hasTap;
       $("#password-form").hidden = !hasPassword;
       $("#no-methods").hidden = hasPasskey || hasTap || hasPassword;
+      $("#step-up").hidden = !found.stepUp;
+      $("#step-up").textContent = found.stepUp || "";
       if (hasTap) tapInput.focus();
       else if (hasPasskey) $("#passkey-username-first").focus();
       else if (hasPassword) passwordInput.focus();
