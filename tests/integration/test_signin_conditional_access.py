@@ -380,9 +380,10 @@ def test_what_if_agrees_with_live_sign_ins(client: Any, db: Database, g: Graph,
     configure(db, methods_policy.PASSWORD)
     configure(db, methods_policy.SOFTWARE_OATH)
     users: dict[str, str] = {}
+    keys: dict[str, SoftAuthenticator] = {}
     for upn, finance, reader in (("fin@example.com", True, False), ("rea@example.com", False, True),
                                  ("joe@example.com", False, False)):
-        users[upn] = make_user(db, upn)
+        users[upn], keys[upn], _ = enrol(client, db, upn)
         if finance:
             assert g.post(f"/groups/{group}/members/$ref",
                           {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{users[upn]}"}
@@ -392,7 +393,7 @@ def test_what_if_agrees_with_live_sign_ins(client: Any, db: Database, g: Graph,
                           {"roleDefinitionId": admin_role, "principalId": users[upn]}).status_code == 201
         give_password(db, users[upn])
         with_app(db, users[upn])
-    methods = ("tapOnce", "tapMulti", "password", "passwordAndCode")
+    methods = ("passkey", "tapOnce", "tapMulti", "password", "passwordAndCode")
     for (upn, user_id), app, ip, method in itertools.product(users.items(), (web, hr), (OFFICE, HOME), methods):
         c = clients_at[ip]
         c.cookies.clear()
@@ -408,7 +409,9 @@ def test_what_if_agrees_with_live_sign_ins(client: Any, db: Database, g: Graph,
         _, challenge = pkce()
         _, query = sign_in_target(authorize(c, app, challenge))
         marker = marker_of(query["next"][0])
-        if method.startswith("tap"):
+        if method == "passkey":
+            signed, _ = passkey_with(c, keys[upn], None, marker)
+        elif method.startswith("tap"):
             secret = issue_tap(db, user_id, once=method == "tapOnce")
             signed = c.post("/api/signin/tap", json={"username": upn, "temporaryAccessPass": secret,
                                                      "authorization": marker})
