@@ -11,13 +11,12 @@ answers a live sign-in (with evidence) and What If (without).
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from . import errors
+from . import errors, user_agents
 from .errors import ErrorCode
 from .roles import GLOBAL_ADMINISTRATOR
 from .strengths import (
@@ -251,26 +250,11 @@ class Decision:
 
 
 # -- platforms from the User-Agent ------------------------------------------------------------------
-_PLATFORM_PATTERNS: tuple[tuple[re.Pattern[str], Platform | None], ...] = (
-    (re.compile(r"Windows Phone|Windows Mobile", re.I), Platform.WINDOWS_PHONE),
-    (re.compile(r"Android", re.I), Platform.ANDROID),
-    (re.compile(r"iPhone|iPad|iPod|\biOS\b|CFNetwork", re.I), Platform.IOS),
-    (re.compile(r"CrOS", re.I), None),  # ChromeOS is none of Entra's platforms
-    (re.compile(r"Windows NT|Win64|Win32|Windows", re.I), Platform.WINDOWS),
-    (re.compile(r"Macintosh|Mac OS X|macOS", re.I), Platform.MACOS),
-    (re.compile(r"Linux|X11", re.I), Platform.LINUX),
-)
-
-
 def platform_from_user_agent(user_agent: str | None) -> Platform | None:
-    """The device platform a User-Agent names, checked most specific first (Android says Linux, iOS says
-    Mac OS X); None when it names none of Entra's platforms."""
-    if not user_agent:
-        return None
-    for pattern, platform in _PLATFORM_PATTERNS:
-        if pattern.search(user_agent):
-            return platform
-    return None
+    """The device platform a User-Agent names (the one parser in core/user_agents.py reads it); None when it
+    names none of Entra's platforms."""
+    platform = user_agents.describe(user_agent).platform
+    return Platform(platform) if platform is not None else None
 
 
 # -- conditions -----------------------------------------------------------------------------------
