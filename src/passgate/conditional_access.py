@@ -1,7 +1,7 @@
 """Authentication strengths, Conditional Access policies and named locations: stored as Graph-shaped
 documents, validated whole on write (nothing is saved from a bad one), audited, read as core values.
 
-`evaluate()` is the one entry to the engine (core/access.py): What If calls it now, live sign-ins later.
+`evaluate()` is the one entry to the engine (core/access.py): What If and live sign-ins (signin/access.py) call it.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from .core.errors import ErrorCode, PassgateError
 from .core.policy import Member, scope
 from .core.roles import GLOBAL_ADMINISTRATOR, ROLES
 from .core.strengths import PasskeyRequirements, RegisteredMethods, Strength
-from .core.values import Evidence, MethodMode, PasskeyEvidence, UsabilityReason
+from .core.values import Evidence, MethodMode, UsabilityReason
 from .directory import is_guid, user_group_ids, user_roles
 from .logs.writer import modified, record_audit
 from .methods_policy import fido2_policy_of
-from .signin import taps
+from .signin import oath, passwords, taps
+from .signin.sessions import passkey_evidence
 from .store.tables import (
     App,
     AuthenticationStrength,
@@ -858,16 +859,21 @@ def locations_of(session: Session) -> list[access.NamedLocation]:
 
 # -- who signs in, as the engine sees them -----------------------------------------------------------
 def registered_methods(session: Session, user_id: str, now: datetime) -> RegisteredMethods:
-    """What the user could sign in with now: usable passkeys and a usable Temporary Access Pass.
-    (Password and TOTP join here when those methods exist.)"""
+    """What the user could sign in with now: usable passkeys, a usable Temporary Access Pass, a password the
+    policy allows and, with it, an authenticator app (its code is only ever a second step after the password)."""
     passkeys = tuple(
-        PasskeyEvidence(p.aaguid.lower(), p.attestation_level == "attested", not p.backup_eligible)
+        passkey_evidence(p)
         for p in session.scalars(select(Passkey).where(Passkey.user_id == user_id, Passkey.unusable_code.is_(None)))
     )
     modes: set[MethodMode] = set()
     tap = session.scalar(select(TemporaryAccessPass).where(TemporaryAccessPass.user_id == user_id))
     if tap is not None and taps.usability(session, tap, now) is UsabilityReason.ENABLED_BY_POLICY:
         modes.add(MethodMode.TAP_ONE_TIME if tap.is_usable_once else MethodMode.TAP_MULTI_USE)
+    user = session.get(User, user_id)
+    if user is not None and passwords.usable(session, user):
+        modes.add(MethodMode.PASSWORD)
+        if oath.usable(session, user):
+            modes.add(MethodMode.SOFTWARE_OATH)
     return RegisteredMethods(frozenset(modes), passkeys)
 
 
@@ -875,7 +881,13 @@ def registrable_methods(session: Session, user_id: str, groups: frozenset[str]) 
     """The modes this user may add on Security info (the methods policy decides)."""
     fido2 = fido2_policy_of(session)
     refusal, _ = scope(fido2, Member(user_id, groups))
-    return frozenset({MethodMode.FIDO2}) if refusal is None and fido2.self_service_allowed else frozenset()
+    modes = {MethodMode.FIDO2} if refusal is None and fido2.self_service_allowed else set()
+    user = session.get(User, user_id)
+    if user is not None and passwords.allowed_for(session, user):
+        modes.add(MethodMode.PASSWORD)
+    if user is not None and oath.allowed_for(session, user):
+        modes.add(MethodMode.SOFTWARE_OATH)
+    return frozenset(modes)
 
 
 def subject(session: Session, user_id: str, now: datetime) -> access.Subject:
@@ -912,11 +924,14 @@ def evaluate(
     access.SIGN_IN_PORTAL_APP_ID for the portal and Security info); `user_action` is
     access.REGISTER_SECURITY_INFO when registering methods. The platform comes from `user_agent`
     unless given."""
+    policies = policies_of(session)
+    # Every sign-in comes here: with no policy there is nothing to learn about the user (groups, roles, methods).
+    who = subject(session, user_id, now) if policies else access.Subject(user_id)
     sign_in = access.SignIn(
-        subject(session, user_id, now), now, app_id, user_action, client_app_type,
+        who, now, app_id, user_action, client_app_type,
         platform if platform is not None else access.platform_from_user_agent(user_agent), _ip(ip_address), evidence,
     )
-    return access.evaluate(policies_of(session), sign_in, locations_of(session))
+    return access.evaluate(policies, sign_in, locations_of(session) if policies else ())
 
 
 # -- writes, with the lock-out guard -------------------------------------------------------------

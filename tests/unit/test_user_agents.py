@@ -29,7 +29,7 @@ PLATFORMS = {None, "android", "iOS", "windows", "windowsPhone", "macOS", "linux"
     ("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
      DeviceDescription("Linux", "Firefox 133.0", "linux")),
     ("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
-     "Safari/537.36", DeviceDescription("ChromeOS", "Chrome 120.0.0.0", "linux")),
+     "Safari/537.36", DeviceDescription("ChromeOS", "Chrome 120.0.0.0", None)),
     ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.6778.85 "
      "Safari/537.36", DeviceDescription("Linux", "Chrome 131.0.6778.85", "linux")),
     ("Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko",

@@ -11,13 +11,12 @@ answers a live sign-in (with evidence) and What If (without).
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from . import errors
+from . import errors, user_agents
 from .errors import ErrorCode
 from .roles import GLOBAL_ADMINISTRATOR
 from .strengths import (
@@ -28,7 +27,7 @@ from .strengths import (
     StrengthOutcome,
 )
 from .strengths import evaluate as evaluate_strength
-from .values import Evidence, MethodMode
+from .values import Evidence, MethodMode, PasskeyEvidence
 
 ALL = "All"
 NONE = "None"
@@ -251,26 +250,11 @@ class Decision:
 
 
 # -- platforms from the User-Agent ------------------------------------------------------------------
-_PLATFORM_PATTERNS: tuple[tuple[re.Pattern[str], Platform | None], ...] = (
-    (re.compile(r"Windows Phone|Windows Mobile", re.I), Platform.WINDOWS_PHONE),
-    (re.compile(r"Android", re.I), Platform.ANDROID),
-    (re.compile(r"iPhone|iPad|iPod|\biOS\b|CFNetwork", re.I), Platform.IOS),
-    (re.compile(r"CrOS", re.I), None),  # ChromeOS is none of Entra's platforms
-    (re.compile(r"Windows NT|Win64|Win32|Windows", re.I), Platform.WINDOWS),
-    (re.compile(r"Macintosh|Mac OS X|macOS", re.I), Platform.MACOS),
-    (re.compile(r"Linux|X11", re.I), Platform.LINUX),
-)
-
-
 def platform_from_user_agent(user_agent: str | None) -> Platform | None:
-    """The device platform a User-Agent names, checked most specific first (Android says Linux, iOS says
-    Mac OS X); None when it names none of Entra's platforms."""
-    if not user_agent:
-        return None
-    for pattern, platform in _PLATFORM_PATTERNS:
-        if pattern.search(user_agent):
-            return platform
-    return None
+    """The device platform a User-Agent names (the one parser in core/user_agents.py reads it); None when it
+    names none of Entra's platforms."""
+    platform = user_agents.describe(user_agent).platform
+    return Platform(platform) if platform is not None else None
 
 
 # -- conditions -----------------------------------------------------------------------------------
@@ -518,3 +502,42 @@ def strength_ids(policy: Policy) -> frozenset[str]:
     grant = policy.grant
     return frozenset({grant.strength.id}) if grant is not None and grant.strength is not None else frozenset()
 
+
+
+# -- what a live sign-in does with a decision ---------------------------------------------------------
+def requires_multifactor(decision: Decision) -> bool:
+    """Graph's authenticationRequirement: multi-factor when an enforced, applying policy asked for mfa or a
+    strength, whether the sign-in already met it or not (report-only policies never raise it)."""
+    wanted = {Control.MFA, Control.AUTHENTICATION_STRENGTH}
+    return any(
+        e.applies and e.policy.state is PolicyState.ENABLED and e.policy.grant is not None
+        and bool(e.policy.grant.controls & wanted)
+        for e in decision.policies
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StepUpOffer:
+    """What a step-up ceremony offers: the modes that help meet every requirement at once, and, when fido2 is
+    among them, only the registered passkeys that count for every strength asking for fido2."""
+
+    modes: frozenset[MethodMode]
+    passkeys: frozenset[PasskeyEvidence]
+
+
+def step_up_offer(decision: Decision) -> StepUpOffer:
+    """Built from the requirements' alternatives: one ceremony should meet them all, so the modes common to
+    every requirement are offered (or, when none is common, each requirement's, to be met in turn)."""
+    per_requirement: list[frozenset[MethodMode]] = []
+    passkey_sets: list[frozenset[PasskeyEvidence]] = []
+    for requirement in decision.requirements:
+        per_requirement.append(frozenset(m for o in requirement.alternatives for c in o.challenges for m in c))
+        fido2 = [frozenset(o.passkeys) for o in requirement.alternatives
+                 if any(MethodMode.FIDO2 in c for c in o.challenges)]
+        if fido2:
+            passkey_sets.append(frozenset().union(*fido2))
+    if not per_requirement:
+        return StepUpOffer(frozenset(), frozenset())
+    modes = frozenset.intersection(*per_requirement) or frozenset().union(*per_requirement)
+    passkeys = frozenset.intersection(*passkey_sets) if passkey_sets else frozenset()
+    return StepUpOffer(modes, passkeys if MethodMode.FIDO2 in modes else frozenset())

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 class DeviceDescription:
     operating_system: str | None = None  # deviceDetail.operatingSystem, e.g. "Windows 10", "MacOs", "Ios"
     browser: str | None = None  # deviceDetail.browser, e.g. "Chrome 120.0.6099", "Edge 120.0.2210"
-    platform: str | None = None  # conditionalAccessDevicePlatform: android, iOS, windows, macOS, linux
+    platform: str | None = None  # conditionalAccessDevicePlatform: android, iOS, windows, windowsPhone, macOS, linux
 
 
 # Order matters: iPhone strings also say "like Mac OS X", Android strings also say "Linux".
-_SYSTEMS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+_SYSTEMS: tuple[tuple[re.Pattern[str], str, str | None], ...] = (
     (re.compile(r"Windows Phone"), "Windows Phone", "windowsPhone"),
     (re.compile(r"iPhone|iPad|iPod"), "Ios", "iOS"),
     (re.compile(r"Android"), "Android", "android"),
-    (re.compile(r"CrOS"), "ChromeOS", "linux"),
+    (re.compile(r"CrOS"), "ChromeOS", None),  # none of Entra's device platforms
     (re.compile(r"Windows NT 10\.0"), "Windows 10", "windows"),
     (re.compile(r"Windows NT 6\.3"), "Windows 8.1", "windows"),
     (re.compile(r"Windows NT 6\.2"), "Windows 8", "windows"),

@@ -5,7 +5,7 @@ configurations, updateAllowedCombinations, usage, and the method modes."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
@@ -14,11 +14,10 @@ from .. import conditional_access as ca
 from ..context import RequestContext
 from ..core import strengths
 from . import odata
-from .base import graph_json, json_body, no_content, odata_context, require, transaction
-from .policies import OVERRIDE_HEADER
+from .base import F, graph_json, json_body, no_content, odata_context, require, transaction, under
+from .policies import override_requested
 
 router = APIRouter()
-F = TypeVar("F", bound=Callable[..., Any])
 
 READ = require("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess", "Policy.ReadWrite.AuthenticationMethod")
 # Graph accepts either permission for writing strengths.
@@ -50,21 +49,13 @@ MODE_DETAILS: tuple[tuple[str, str, str], ...] = (
 assert tuple(m for m, _, _ in MODE_DETAILS) == strengths.ALL_MODES
 
 
-def _override(request: Request) -> bool:
-    return request.headers.get(OVERRIDE_HEADER, "").lower() == "true"
-
 
 def _entity(request: Request, body: dict[str, Any], fragment: str = ENTITY_SET + "/$entity") -> dict[str, Any]:
     return {"@odata.context": odata_context(request, fragment), **body}
 
 
 def _routes(method: str, suffix: str) -> Callable[[F], F]:
-    """Register one handler under both roots."""
-    def wrap(handler: F) -> F:
-        for root in ROOTS:
-            getattr(router, method)(root + suffix)(handler)
-        return handler
-    return wrap
+    return under(router, ROOTS, method, suffix)
 
 
 @_routes("get", "")
@@ -72,9 +63,7 @@ def list_strengths(request: Request, ctx: RequestContext = Depends(READ)) -> Res
     query = odata.parse(request, filterable=("policyType", "displayName"), paged=False)
     with transaction(request) as session:
         items = [ca.strength_document(s) for s in ca.list_strengths(session)]
-    if query.filter is not None:
-        prop, value = query.filter
-        items = [i for i in items if str(i[prop]).lower() == value.lower()]
+    items = odata.filtered(items, query)
     return graph_json(ctx, {"@odata.context": odata_context(request, ENTITY_SET), "value": items})
 
 
@@ -97,7 +86,7 @@ def get_strength(strength_id: str, request: Request, ctx: RequestContext = Depen
 async def update_strength(strength_id: str, request: Request, ctx: RequestContext = Depends(WRITE)) -> Response:
     body = await json_body(request)
     with transaction(request) as session:
-        ca.update_strength(session, ctx, strength_id, body, _override(request))
+        ca.update_strength(session, ctx, strength_id, body, override_requested(request))
     return no_content(ctx)
 
 
@@ -114,7 +103,7 @@ async def update_allowed_combinations(strength_id: str, request: Request,
     body = await json_body(request)
     with transaction(request) as session:
         previous, current, policies = ca.update_allowed_combinations(session, ctx, strength_id, body,
-                                                                            _override(request))
+                                                                            override_requested(request))
     return graph_json(ctx, {
         "@odata.context": odata_context(request, "microsoft.graph.updateAllowedCombinationsResult"),
         "additionalInformation": None,
@@ -156,7 +145,7 @@ def list_configurations(strength_id: str, request: Request, ctx: RequestContext 
 async def create_configuration(strength_id: str, request: Request, ctx: RequestContext = Depends(WRITE)) -> Response:
     body = await json_body(request)
     with transaction(request) as session:
-        config = ca.add_combination_configuration(session, ctx, strength_id, body, _override(request))
+        config = ca.add_combination_configuration(session, ctx, strength_id, body, override_requested(request))
     fragment = f"{ENTITY_SET}('{strength_id.lower()}')/combinationConfigurations/$entity"
     return graph_json(ctx, _entity(request, ca.combination_configuration_document(config), fragment), status=201)
 
@@ -175,7 +164,7 @@ async def update_configuration(strength_id: str, config_id: str, request: Reques
                                ctx: RequestContext = Depends(WRITE)) -> Response:
     body = await json_body(request)
     with transaction(request) as session:
-        ca.update_combination_configuration(session, ctx, strength_id, config_id, body, _override(request))
+        ca.update_combination_configuration(session, ctx, strength_id, config_id, body, override_requested(request))
         config = ca.get_combination_configuration(session, strength_id, config_id)
     fragment = f"{ENTITY_SET}('{strength_id.lower()}')/combinationConfigurations/$entity"
     return graph_json(ctx, _entity(request, ca.combination_configuration_document(config), fragment))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -80,6 +80,20 @@ async def json_body(request: Request) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise PassgateError(errors.MALFORMED_JSON, "The body must be a JSON object.")
     return value
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def under(router: APIRouter, roots: Sequence[str], method: str, suffix: str) -> Callable[[F], F]:
+    """Register one handler under each of a resource's roots (Graph serves some resources at two paths)."""
+
+    def wrap(handler: F) -> F:
+        for root in roots:
+            getattr(router, method)(root + suffix)(handler)
+        return handler
+
+    return wrap
 
 
 def odata_context(request: Request, fragment: str) -> str:

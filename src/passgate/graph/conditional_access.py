@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
@@ -18,11 +18,10 @@ from ..core.errors import PassgateError
 from ..directory import is_guid
 from ..store.tables import User
 from . import odata
-from .base import bad_request, graph_json, json_body, no_content, odata_context, require, transaction
-from .policies import OVERRIDE_HEADER
+from .base import F, bad_request, graph_json, json_body, no_content, odata_context, require, transaction, under
+from .policies import override_requested
 
 router = APIRouter()
-F = TypeVar("F", bound=Callable[..., Any])
 
 READ = require("Policy.Read.All", "Policy.Read.ConditionalAccess", "Policy.ReadWrite.ConditionalAccess")
 WRITE = require("Policy.ReadWrite.ConditionalAccess")
@@ -32,16 +31,8 @@ POLICY_SET = "identity/conditionalAccess/policies"
 LOCATION_SET = "identity/conditionalAccess/namedLocations"
 
 
-def _override(request: Request) -> bool:
-    return request.headers.get(OVERRIDE_HEADER, "").lower() == "true"
-
-
 def _routes(method: str, suffix: str) -> Callable[[F], F]:
-    def wrap(handler: F) -> F:
-        for root in POLICIES:
-            getattr(router, method)(root + suffix)(handler)
-        return handler
-    return wrap
+    return under(router, POLICIES, method, suffix)
 
 
 # -- policies -------------------------------------------------------------------------------------------
@@ -50,9 +41,7 @@ def list_policies(request: Request, ctx: RequestContext = Depends(READ)) -> Resp
     query = odata.parse(request, filterable=("displayName", "state"), paged=False)
     with transaction(request) as session:
         items = [ca.policy_document(session, r) for r in ca.list_policies(session)]
-    if query.filter is not None:
-        prop, value = query.filter
-        items = [i for i in items if str(i[prop]).lower() == value.lower()]
+    items = odata.filtered(items, query)
     return graph_json(ctx, {"@odata.context": odata_context(request, POLICY_SET), "value": items})
 
 
@@ -60,7 +49,7 @@ def list_policies(request: Request, ctx: RequestContext = Depends(READ)) -> Resp
 async def create_policy(request: Request, ctx: RequestContext = Depends(WRITE)) -> Response:
     body = await json_body(request)
     with transaction(request) as session:
-        row = ca.create_policy(session, ctx, body, _override(request))
+        row = ca.create_policy(session, ctx, body, override_requested(request))
         doc = ca.policy_document(session, row)
     return graph_json(ctx, {"@odata.context": odata_context(request, POLICY_SET + "/$entity"), **doc}, status=201)
 
@@ -76,7 +65,7 @@ def get_policy(policy_id: str, request: Request, ctx: RequestContext = Depends(R
 async def update_policy(policy_id: str, request: Request, ctx: RequestContext = Depends(WRITE)) -> Response:
     body = await json_body(request)
     with transaction(request) as session:
-        ca.update_policy(session, ctx, policy_id, body, _override(request))
+        ca.update_policy(session, ctx, policy_id, body, override_requested(request))
     return no_content(ctx)
 
 
@@ -93,8 +82,7 @@ def list_locations(request: Request, ctx: RequestContext = Depends(READ)) -> Res
     query = odata.parse(request, filterable=("displayName",), paged=False)
     with transaction(request) as session:
         items = [ca.location_document(r) for r in ca.list_locations(session)]
-    if query.filter is not None:
-        items = [i for i in items if i["displayName"].lower() == query.filter[1].lower()]
+    items = odata.filtered(items, query)
     return graph_json(ctx, {"@odata.context": odata_context(request, LOCATION_SET), "value": items})
 
 

@@ -48,6 +48,15 @@ class Query:
     select: tuple[str, ...] | None = None
 
 
+def filtered(items: list[dict[str, Any]], query: Query) -> list[dict[str, Any]]:
+    """A small collection served from memory, narrowed by the query's `eq` filter (case-insensitive, as
+    Graph compares strings)."""
+    if query.filter is None:
+        return items
+    prop, value = query.filter
+    return [i for i in items if str(i[prop]).lower() == value.lower()]
+
+
 def _canonical(name: str, known: Sequence[str]) -> str | None:
     return next((k for k in known if k.lower() == name.lower()), None)
 

@@ -29,6 +29,11 @@ POLICY_DOC = "AuthenticationMethodsPolicy"
 OVERRIDE_HEADER = "Passgate-Override-Lockout"
 
 
+def override_requested(request: Request) -> bool:
+    """The admin confirmed a change that the lock-out guard would otherwise refuse."""
+    return request.headers.get(OVERRIDE_HEADER, "").lower() == "true"
+
+
 def _policy_doc(session: Any) -> dict[str, Any]:
     row = session.get(Setting, POLICY_DOC)
     stored = dict(row.value) if row is not None else {}
@@ -118,7 +123,7 @@ async def patch_configuration(config_id: str, request: Request, ctx: RequestCont
         current = methods_policy.load(session, cid)
         doc = methods_policy.MERGERS[cid](session, current, patch)
         if cid == methods_policy.FIDO2:
-            _refuse_admin_lockout(session, current, doc, request.headers.get(OVERRIDE_HEADER, "").lower() == "true")
+            _refuse_admin_lockout(session, current, doc, override_requested(request))
         methods_policy.save(session, ctx, cid, doc)
         if cid == methods_policy.FIDO2:
             enforcement.reevaluate(session, ctx)

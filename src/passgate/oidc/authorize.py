@@ -27,9 +27,10 @@ from starlette.responses import RedirectResponse, Response
 from ..config import Settings
 from ..context import RequestContext
 from ..core import errors
+from ..core.access import Outcome as AccessOutcome
 from ..core.errors import ErrorCode, PassgateError
-from ..logs.writer import SignInAttempt, record_sign_in
-from ..signin import flow, sessions
+from ..logs.writer import PREVIOUSLY_SATISFIED, SignInAttempt, record_sign_in
+from ..signin import access, flow, sessions
 from ..store.tables import App, BrowserSession, PendingAuthorization, User
 from . import clients, grants
 
@@ -198,17 +199,41 @@ def decide(session: Session, settings: Settings, ctx: RequestContext, req: Reque
             raise AuthorizeError("unmet_authentication_requirements",
                                  f"The sign-in gave {grants.acr_of(browser)}; the app asked for {wanted}.",
                                  errors.AUTHENTICATION_STRENGTH_UNREACHABLE)
-        code = grants.issue_code(session, settings, now, req.app, browser, req.redirect_uri, p["scope"],
-                                 p["nonce"], p["code_challenge"], p["code_challenge_method"])
         # The sign-in log shows each app a session signed in to, with what the session was.
-        record_sign_in(session, ctx, SignInAttempt(
+        attempt = SignInAttempt(
             method=flow.label_of(browser), user=user,
             app_id=req.app.app_id, app_display_name=req.app.display_name,
-            method_detail="Previously satisfied" if not fresh else None,
+            method_detail=PREVIOUSLY_SATISFIED if not fresh else None,
             details={"sessionId": browser.id, "acr": grants.acr_of(browser), "amr": list(browser.amr),
                      "protocol": "oidc"},
-        ))
-        return Outcome(code=code, user=user, browser=browser)
+            authentication_details=flow.steps_of(browser, now, reused=not fresh),
+        )
+        # Conditional Access for this app on every code, SSO reuse included: a policy enabled since the
+        # session began applies at the next app sign-in.
+        target = access.app_target(req.app)
+        decision = access.decide(session, ctx, user.id, sessions.evidence_of(session, browser), target)
+        access.note(attempt, decision, target)
+        refused = access.refusal(decision, target)
+        if refused is not None:
+            # As in Entra: the user sees Passgate's error page; the app receives nothing.
+            raise access.Refused(refused, attempt)
+        interrupted = access.interruption(decision, target)
+        if interrupted is None:
+            code = grants.issue_code(session, settings, now, req.app, browser, req.redirect_uri, p["scope"],
+                                     p["nonce"], p["code_challenge"], p["code_challenge_method"])
+            record_sign_in(session, ctx, attempt)
+            return Outcome(code=code, user=user, browser=browser)
+        if not fresh:  # a ceremony just made for this request logged its interrupt already
+            record_sign_in(session, ctx, attempt, interrupted)
+        if "none" in prompts:
+            raise AuthorizeError("interaction_required", interrupted.message, interrupted.code)
+        if decision.outcome is AccessOutcome.REGISTRATION_REQUIRED:
+            back = {k: v for k, v in p.items() if k != FRESH}
+            back.update(client_id=req.app.app_id, redirect_uri=req.redirect_uri)
+            return Outcome(sign_in_url="/mysecurityinfo?" + urlencode({"continue": f"{path}?{urlencode(back)}"}))
+        # Step-up or sign-in frequency: a new ceremony in the same sign-in, for the same account.
+        marker = remember_pending(session, now, req.app, binding)
+        return Outcome(sign_in_url=sign_in_url(req, marker, path, user.user_principal_name))
     if "none" in prompts:
         raise AuthorizeError(reason or "login_required", "No sign-in session satisfies this request.",
                              errors.LOGIN_REQUIRED)

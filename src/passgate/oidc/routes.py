@@ -23,6 +23,7 @@ from ..core import errors
 from ..core.errors import PassgateError
 from ..logs.writer import SignInAttempt, record_sign_in
 from ..passkeys import challenges
+from ..signin import access as signin_access
 from ..signin import sessions
 from ..store.tables import App, BrowserSession, OAuthGrant, RefreshToken, User
 from ..web.deps import request_context, services
@@ -153,7 +154,10 @@ async def authorize(request: Request, ctx: RequestContext = Depends(request_cont
                     raise PassgateError(exc.code, exc.description) from None
         except PassgateError as exc:
             refused = exc
-            _log_refusal(session, ctx, cookie, query, exc, oauth_error.error if oauth_error else None)
+            if isinstance(exc, signin_access.Refused):
+                record_sign_in(session, ctx, exc.attempt, exc)  # with the policies that ended it
+            else:
+                _log_refusal(session, ctx, cookie, query, exc, oauth_error.error if oauth_error else None)
     if oauth_error is not None and req is not None:
         return authz.deliver(req, svc.settings, {"error": oauth_error.error,
                                                  "error_description": oauth_error.description})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
@@ -24,12 +24,12 @@ from ..core import legacy_methods as legacy_rules
 from ..core import tap as tap_rules
 from ..core.errors import ErrorCode, PassgateError
 from ..core.values import MethodMode, UsabilityReason
-from ..logs.writer import SignInAttempt, record_sign_in
+from ..logs.writer import PREVIOUSLY_SATISFIED, SignInAttempt, authentication_step, record_sign_in
 from ..methods_policy import fido2_policy_of, tap_policy_of
 from ..passkeys import ceremonies, challenges, enforcement, registry
 from ..store.db import Database
 from ..store.tables import BrowserSession, Passkey, SignIn, TemporaryAccessPass, User
-from . import oath, passwords, sessions, taps
+from . import access, oath, passwords, sessions, taps
 
 AUTHENTICATE = "authenticate"
 SECOND_FACTOR = "secondFactor"  # the challenge purpose of a pending second step
@@ -41,6 +41,7 @@ TAP_LABEL = "Temporary Access Pass"
 PASSKEY_LABEL = "Passkey"
 PASSWORD_LABEL = "Password"
 OATH_LABEL = "OATH verification code"
+MULTI_FACTOR_STEP = "Multi-factor authentication"  # Graph's authenticationStepRequirement of a second factor
 
 T = TypeVar("T")
 
@@ -69,6 +70,17 @@ def label_of(browser: BrowserSession) -> str:
     if browser.method == PASSWORD:
         return OATH_LABEL if MethodMode.SOFTWARE_OATH.value in (browser.auth_methods or ()) else PASSWORD_LABEL
     return PASSKEY_LABEL
+
+
+def steps_of(browser: BrowserSession, at: datetime, reused: bool) -> list[dict[str, Any]]:
+    """The sign-in log's authenticationDetails for a session's sign-in: each factor it proved (password, then
+    code), or, when an app reuses the session (SSO), its method as previously satisfied."""
+    if reused:
+        return [authentication_step(label_of(browser), PREVIOUSLY_SATISFIED, at, True)]
+    if browser.method == PASSWORD and MethodMode.SOFTWARE_OATH.value in (browser.auth_methods or ()):
+        return [authentication_step(PASSWORD_LABEL, None, browser.auth_time, True, "Correct password"),
+                authentication_step(OATH_LABEL, None, browser.auth_time, True, requirement=MULTI_FACTOR_STEP)]
+    return [authentication_step(label_of(browser), None, browser.auth_time, True)]
 
 
 def run_attempt(
@@ -108,7 +120,10 @@ def _enabled_user(session: Session, upn: str, attempt: SignInAttempt | None = No
     return user
 
 
-def identify(session: Session, ctx: RequestContext, upn: str) -> tuple[User, list[str]]:
+def identify(session: Session, ctx: RequestContext, upn: str, session_token: str | None = None,
+             marker: str | None = None, binding: str = "") -> tuple[User, list[str], str | None]:
+    """The account, the methods to offer, and why only those (None: no step-up). When this browser's session
+    of the same user must step up for the app the sign-in is for, only the methods that satisfy it are offered."""
     user = _enabled_user(session, upn)
     methods = []
     if registry.of_user(session, user.id):
@@ -118,7 +133,11 @@ def identify(session: Session, ctx: RequestContext, upn: str) -> tuple[User, lis
         methods.append(TAP)
     if passwords.usable(session, user):
         methods.append(PASSWORD)
-    return user, methods
+    offer = access.step_up_offer(session, ctx, session_token, user,
+                                 access.pending_target(session, marker, binding, ctx.now))
+    if offer is None:
+        return user, methods, None
+    return user, [m for m in methods if m in offer.methods], offer.reason
 
 
 def password_and_code_available(session: Session, user: User) -> bool:
@@ -127,9 +146,11 @@ def password_and_code_available(session: Session, user: User) -> bool:
 
 
 def passkey_options(
-    db: Database, ctx: RequestContext, settings: Settings, binding: str, upn: str | None
+    db: Database, ctx: RequestContext, settings: Settings, binding: str, upn: str | None,
+    session_token: str | None = None, marker: str | None = None,
 ) -> dict[str, Any]:
-    """Request options: username-first lists the user's passkeys; without a username, any discoverable one.
+    """Request options: username-first lists the user's passkeys (in a step-up, only those that count for the
+    required strength); without a username, any discoverable one.
 
     A refusal here (no such user, account disabled) ends a passkey sign-in, so it is logged as one."""
 
@@ -139,7 +160,12 @@ def passkey_options(
         if upn:
             user = _enabled_user(session, upn, attempt)
             user_id = user.id
-            allowed = registry.stored(registry.of_user(session, user.id))
+            passkeys = registry.of_user(session, user.id)
+            offer = access.step_up_offer(session, ctx, session_token, user,
+                                         access.pending_target(session, marker, binding, ctx.now))
+            if offer is not None:
+                passkeys = [p for p in passkeys if p.id in offer.passkey_ids]
+            allowed = registry.stored(passkeys)
         challenge = challenges.issue(session, ctx, binding, AUTHENTICATE, settings.challenge_seconds, user_id)
         return ceremonies.authentication_options(settings, challenge, allowed)
 
@@ -147,7 +173,7 @@ def passkey_options(
 
 
 def _passkey_body(
-    ctx: RequestContext, settings: Settings, binding: str, credential: Any
+    ctx: RequestContext, settings: Settings, binding: str, credential: Any, marker: str | None = None
 ) -> Callable[[Session, SignInAttempt], SignedIn]:
     def body(session: Session, attempt: SignInAttempt) -> SignedIn:
         assertion = ceremonies.parse_assertion(settings, credential)
@@ -183,6 +209,8 @@ def _passkey_body(
         if not decision.allowed:
             raise PassgateError(decision.refusal or errors.FIDO2_NOT_ENABLED_FOR_USER, decision.explanation)
         attempt.details["passkeyProfile"] = decision.profile.name if decision.profile else None
+        access.check_ceremony(session, ctx, attempt, user, access.pending_target(session, marker, binding, ctx.now),
+                              [MethodMode.FIDO2], passkey)
         passkey.sign_count = new_count
         passkey.backup_state = assertion.auth_data.flags.bs
         passkey.last_used_at = ctx.now
@@ -199,9 +227,11 @@ def _passkey_body(
 
 
 def passkey_sign_in(
-    db: Database, ctx: RequestContext, settings: Settings, binding: str, credential: Any
+    db: Database, ctx: RequestContext, settings: Settings, binding: str, credential: Any, marker: str | None = None
 ) -> SignedIn:
-    return run_attempt(db, ctx, PASSKEY_LABEL, _passkey_body(ctx, settings, binding, credential))
+    """`marker`: the pending authorization the sign-in page was sent with (Conditional Access runs for its
+    app; without one, for the sign-in portal)."""
+    return run_attempt(db, ctx, PASSKEY_LABEL, _passkey_body(ctx, settings, binding, credential, marker))
 
 
 # Which logged refusals count as a wrong guess, per method label: the log is the counter.
@@ -235,7 +265,8 @@ def _refuse_if_rate_limited(
         raise PassgateError(refusal)
 
 
-def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str, secret: str) -> SignedIn:
+def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str, secret: str,
+                binding: str = "", marker: str | None = None) -> SignedIn:
     def body(session: Session, attempt: SignInAttempt) -> SignedIn:
         attempt.user_principal_name = upn.strip().lower()
         user = session.scalar(select(User).where(User.user_principal_name == attempt.user_principal_name))
@@ -264,24 +295,29 @@ def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str,
             row.used_at = ctx.now
         end = tap_rules.session_end(state, ctx.now, ctx.now + timedelta(minutes=settings.session_minutes))
         mode = MethodMode.TAP_ONE_TIME if row.is_usable_once else MethodMode.TAP_MULTI_USE
-        token = sessions.start(session, ctx, user, TAP, ["otp"], end, modes=[mode])
         attempt.details = {"temporaryAccessPassId": row.id, "isUsableOnce": row.is_usable_once}
+        access.check_ceremony(session, ctx, attempt, user, access.pending_target(session, marker, binding, ctx.now),
+                              [mode])
+        token = sessions.start(session, ctx, user, TAP, ["otp"], end, modes=[mode])
         return SignedIn(user, token, end)
 
     return run_attempt(db, ctx, TAP_LABEL, body)
 
 
 def _start_legacy_session(
-    session: Session, ctx: RequestContext, settings: Settings, user: User, modes: frozenset[MethodMode]
+    session: Session, ctx: RequestContext, settings: Settings, user: User, modes: frozenset[MethodMode],
+    attempt: SignInAttempt, target: access.Target,
 ) -> SignedIn:
     end = ctx.now + timedelta(minutes=settings.session_minutes)
     ordered = [m for m in (MethodMode.PASSWORD, MethodMode.SOFTWARE_OATH) if m in modes]
+    access.check_ceremony(session, ctx, attempt, user, target, ordered)
     token = sessions.start(session, ctx, user, PASSWORD, legacy_rules.amr_of(modes), end, modes=ordered)
     return SignedIn(user, token, end)
 
 
 def password_sign_in(
-    db: Database, ctx: RequestContext, settings: Settings, binding: str, upn: str, password: str
+    db: Database, ctx: RequestContext, settings: Settings, binding: str, upn: str, password: str,
+    marker: str | None = None,
 ) -> SignedIn | SecondStepRequired:
     """Check the password; finish the sign-in, or, when the user has an authenticator app, ask for its code
     in a second step bound to this browser (logged as interrupted: the password was right)."""
@@ -301,7 +337,8 @@ def password_sign_in(
         passwords.require_allowed(session, user)
         if not oath.usable(session, user):
             attempt.details = {"authenticationStepResultDetail": "Correct password", "factors": [PASSWORD]}
-            return _start_legacy_session(session, ctx, settings, user, frozenset({MethodMode.PASSWORD}))
+            return _start_legacy_session(session, ctx, settings, user, frozenset({MethodMode.PASSWORD}), attempt,
+                                         access.pending_target(session, marker, binding, ctx.now))
         pending = challenges.issue(session, ctx, binding, SECOND_FACTOR, settings.challenge_seconds, user.id)
         attempt.details = {"authenticationStepResultDetail": "Correct password; verification code required",
                            "factors": [PASSWORD]}
@@ -328,7 +365,8 @@ def confirm_password(db: Database, ctx: RequestContext, settings: Settings, user
 
 
 def code_sign_in(
-    db: Database, ctx: RequestContext, settings: Settings, binding: str, pending: str, code: str
+    db: Database, ctx: RequestContext, settings: Settings, binding: str, pending: str, code: str,
+    marker: str | None = None,
 ) -> SignedIn:
     """The second step after a right password: a TOTP code from one of the user's authenticator apps."""
 
@@ -350,8 +388,12 @@ def code_sign_in(
         used = oath.verify(session, ctx, user, code)
         attempt.method_detail = used.display_name
         attempt.details = {"softwareOathMethodId": used.id, "factors": [PASSWORD, SOFTWARE_OATH]}
+        attempt.authentication_details = [
+            authentication_step(PASSWORD_LABEL, None, ctx.now, True, "Correct password"),
+            authentication_step(OATH_LABEL, used.display_name, ctx.now, True, requirement=MULTI_FACTOR_STEP)]
         return _start_legacy_session(
-            session, ctx, settings, user, frozenset({MethodMode.PASSWORD, MethodMode.SOFTWARE_OATH})
+            session, ctx, settings, user, frozenset({MethodMode.PASSWORD, MethodMode.SOFTWARE_OATH}), attempt,
+            access.pending_target(session, marker, binding, ctx.now),
         )
 
     return run_attempt(db, ctx, OATH_LABEL, body)

@@ -45,17 +45,22 @@ def start(
     return token
 
 
+def passkey_evidence(passkey: Passkey) -> PasskeyEvidence:
+    """A stored passkey's verified facts, as strengths and Conditional Access compare them."""
+    return PasskeyEvidence(aaguid=passkey.aaguid.lower(), attested=passkey.attestation_level == "attested",
+                           device_bound=not passkey.backup_eligible)
+
+
+def evidence(modes: Sequence[MethodMode], auth_time: datetime, passkey: Passkey | None = None) -> Evidence:
+    """What a sign-in proved: its modes, when, and with which passkey."""
+    return Evidence(methods=frozenset(modes), auth_time=auth_time,
+                    passkey=passkey_evidence(passkey) if passkey is not None else None)
+
+
 def evidence_of(session: Session, row: BrowserSession) -> Evidence:
     """What this session proved, for authentication strengths and Conditional Access."""
     passkey = session.get(Passkey, row.passkey_id) if row.passkey_id else None
-    return Evidence(
-        methods=frozenset(MethodMode(m) for m in row.auth_methods or ()),
-        auth_time=row.auth_time,
-        passkey=PasskeyEvidence(
-            aaguid=passkey.aaguid, attested=passkey.attestation_level == "attested",
-            device_bound=not passkey.backup_eligible,
-        ) if passkey is not None else None,
-    )
+    return evidence([MethodMode(m) for m in row.auth_methods or ()], row.auth_time, passkey)
 
 
 def current(session: Session, token: str | None, now: datetime) -> tuple[BrowserSession, User] | None:

@@ -17,6 +17,7 @@ from ..core import errors
 from ..core.errors import PassgateError
 from ..graph.base import iso, json_body, usable_text
 from ..passkeys import aaguids, challenges, registry
+from ..signin import access as signin_access
 from ..signin import flow, oath, passwords, sessions, taps
 from ..store.tables import BrowserSession, Passkey, SoftwareOathMethod, User
 from .deps import Services, request_context, services
@@ -90,6 +91,13 @@ def _secret(body: dict[str, Any], key: str) -> str:
     return value
 
 
+def _marker(body: dict[str, Any]) -> str | None:
+    """The pending authorization the sign-in page was opened for (`passgate_fresh` of its `next`), if any:
+    Conditional Access then runs for that app. Only a locator: the record is bound to this browser."""
+    value = body.get("authorization")
+    return value if isinstance(value, str) and 0 < len(value) <= 128 else None
+
+
 async def _ctx(request: Request, ctx: RequestContext = Depends(request_context)) -> RequestContext:
     check_origin(request) if request.method != "GET" else None
     request.state.ctx_now = ctx.now
@@ -102,8 +110,12 @@ async def identify(request: Request, ctx: RequestContext = Depends(_ctx)) -> dic
     upn = _text(body, "username")
     svc = services(request)
     with svc.db.transaction() as session:
-        user, methods = flow.identify(session, ctx, upn or "")
-        return {"username": user.user_principal_name, "displayName": user.display_name, "methods": methods}
+        user, methods, step_up = flow.identify(session, ctx, upn or "", request.cookies.get(sessions.COOKIE),
+                                               _marker(body), agent_of(request))
+        answer = {"username": user.user_principal_name, "displayName": user.display_name, "methods": methods}
+        if step_up is not None:
+            answer["stepUp"] = step_up  # why only these methods are offered
+        return answer
 
 
 @router.post("/signin/passkey/options")
@@ -112,7 +124,8 @@ async def passkey_options(request: Request, response: Response, ctx: RequestCont
     upn = _text(body, "username", required=False)
     svc = services(request)
     binding = agent_binding(request, response)
-    return flow.passkey_options(svc.db, ctx, svc.settings, binding, upn)
+    return flow.passkey_options(svc.db, ctx, svc.settings, binding, upn, request.cookies.get(sessions.COOKIE),
+                                _marker(body))
 
 
 def agent_of(request: Request) -> str:
@@ -126,7 +139,8 @@ def agent_of(request: Request) -> str:
 async def passkey_sign_in(request: Request, response: Response, ctx: RequestContext = Depends(_ctx)) -> Any:
     body = await json_body(request)
     svc = services(request)
-    signed = flow.passkey_sign_in(svc.db, ctx, svc.settings, agent_of(request), body.get("credential"))
+    signed = flow.passkey_sign_in(svc.db, ctx, svc.settings, agent_of(request), body.get("credential"),
+                                  _marker(body))
     set_session_cookie(request, response, signed)
     return {"userPrincipalName": signed.user.user_principal_name, "redirect": "/mysecurityinfo"}
 
@@ -137,7 +151,7 @@ async def tap_sign_in(request: Request, response: Response, ctx: RequestContext 
     upn = _text(body, "username") or ""
     secret = _text(body, "temporaryAccessPass") or ""
     svc = services(request)
-    signed = flow.tap_sign_in(svc.db, ctx, svc.settings, upn, secret)
+    signed = flow.tap_sign_in(svc.db, ctx, svc.settings, upn, secret, agent_of(request), _marker(body))
     set_session_cookie(request, response, signed)
     return {"userPrincipalName": signed.user.user_principal_name, "redirect": "/mysecurityinfo"}
 
@@ -158,7 +172,8 @@ async def password_sign_in(request: Request, response: Response, ctx: RequestCon
     upn = _text(body, "username") or ""
     password = _secret(body, "password")
     svc = services(request)
-    result = flow.password_sign_in(svc.db, ctx, svc.settings, agent_binding(request, response), upn, password)
+    result = flow.password_sign_in(svc.db, ctx, svc.settings, agent_binding(request, response), upn, password,
+                                   _marker(body))
     return _signed_in_answer(request, response, result)
 
 
@@ -169,7 +184,7 @@ async def code_sign_in(request: Request, response: Response, ctx: RequestContext
     code = _text(body, "code") or ""
     svc = services(request)
     return _signed_in_answer(request, response, flow.code_sign_in(svc.db, ctx, svc.settings, agent_of(request),
-                                                                  pending, code))
+                                                                  pending, code, _marker(body)))
 
 
 @router.post("/signout")
@@ -277,12 +292,24 @@ def legacy_methods_json(session: Any, user: User) -> dict[str, Any]:
     }
 
 
+def may_register_security_info(svc: Services, ctx: RequestContext, browser: BrowserSession, user: User) -> None:
+    """Conditional Access for the user action "register security info" (a Temporary Access Pass counts as
+    strong authentication here); a refusal or interrupt is logged, committed, then raised."""
+    with svc.db.transaction(write=True) as session:
+        verdict = signin_access.gate(session, ctx, browser, user, signin_access.REGISTER_SECURITY_INFO,
+                                     flow.label_of(browser))
+    error = verdict.refused or verdict.interrupted
+    if error is not None:
+        raise error
+
+
 @router.post("/me/passkeys/options")
 async def register_options(request: Request, response: Response, ctx: RequestContext = Depends(_ctx)) -> Any:
     if await request.body():  # it takes no input; a body, if any, must still be a JSON object
         await json_body(request)
     svc = services(request)
-    _, user = signed_in(request, svc, ctx)
+    browser_session, user = signed_in(request, svc, ctx)
+    may_register_security_info(svc, ctx, browser_session, user)
     binding = agent_binding(request, response)
     with svc.db.transaction(write=True) as session:
         return registry.creation_options(session, ctx, svc.settings, binding, user, self_service=True)
@@ -339,6 +366,7 @@ async def set_password(request: Request, ctx: RequestContext = Depends(_ctx)) ->
     current = _secret(body, "currentPassword") if body.get("currentPassword") not in (None, "") else None
     svc = services(request)
     browser_session, user = signed_in(request, svc, ctx)
+    may_register_security_info(svc, ctx, browser_session, user)
     ctx = as_user_actor(ctx, user)
     with svc.db.transaction() as session:
         passwords.require_allowed(session, user)
@@ -360,7 +388,8 @@ async def oath_options(request: Request, response: Response, ctx: RequestContext
     if await request.body():
         await json_body(request)
     svc = services(request)
-    _, user = signed_in(request, svc, ctx)
+    browser_session, user = signed_in(request, svc, ctx)
+    may_register_security_info(svc, ctx, browser_session, user)
     binding = agent_binding(request, response)
     with svc.db.transaction(write=True) as session:
         user = session.merge(user)

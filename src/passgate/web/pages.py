@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.staticfiles import StaticFiles
@@ -16,10 +17,11 @@ from starlette.responses import RedirectResponse, Response
 
 from ..context import RequestContext
 from ..core import errors
+from ..core.access import Outcome as AccessOutcome
 from ..core.errors import ErrorCode
 from ..core.values import UsabilityReason
 from ..passkeys import registry
-from ..signin import flow, oath, passwords, sessions, taps
+from ..signin import access, flow, oath, passwords, sessions, taps
 from ..store.tables import BrowserSession, User
 from .api import passkey_json
 from .deps import context_of, services
@@ -164,12 +166,32 @@ def sign_in_page(request: Request) -> Response:
 
 @router.get("/mysecurityinfo", include_in_schema=False)
 def security_info_page(request: Request) -> Response:
+    """Security info is the sign-in portal: Conditional Access for the portal decides whether it opens. With
+    `continue` (an authorize request that needs a method registered first) it says what to add, and links back."""
     svc = services(request)
     ctx = context_of(request)
-    with svc.db.transaction() as session:
+    here = "/mysecurityinfo"
+    with svc.db.transaction(write=True) as session:
         found = sessions.current(session, request.cookies.get(sessions.COOKIE), ctx.now)
         if found is None:
             return RedirectResponse("/?next=/mysecurityinfo", status_code=303, headers={"Cache-Control": "no-store"})
-        view = security_info_view(session, ctx, *found)
+        browser, user = found
+        verdict = access.gate(session, ctx, browser, user, access.PORTAL, flow.label_of(browser))
+        if verdict.refused is not None:
+            return error_page(request, verdict.refused.code, verdict.refused.message, ctx.correlation_id)
+        outcome = verdict.decision.outcome
+        if outcome in (AccessOutcome.STEP_UP, AccessOutcome.REAUTHENTICATE):
+            query = urlencode({"next": here, "username": user.user_principal_name})
+            return RedirectResponse(f"/signin?{query}", status_code=303, headers={"Cache-Control": "no-store"})
+        view = security_info_view(session, ctx, browser, user)
+        banner = access.registration_banner(verdict.decision, access.PORTAL) \
+            if outcome is AccessOutcome.REGISTRATION_REQUIRED else None
+        back = access.continue_target(session, request.query_params.get("continue"))
+        if back is not None:
+            wanted = access.decide(session, ctx, user.id, sessions.evidence_of(session, browser), back[1])
+            if wanted.outcome is AccessOutcome.REGISTRATION_REQUIRED:
+                banner = access.registration_banner(wanted, back[1])
+            view["continue"] = {"url": back[0], "app": back[1].display_name}
+        view["requirement"] = banner
     view["rpId"] = svc.settings.rp_id
     return render(request, "securityinfo.html", {"title": "Security info", **view})

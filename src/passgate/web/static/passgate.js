@@ -210,7 +210,16 @@
     }
   }
 
+  // The pending authorization this sign-in is for (the marker on the way back to /oauth2/authorize): the
+  // server runs Conditional Access for that app and, in a step-up, offers only what satisfies it.
+  function authorizationMarker() {
+    const next = safeNext();
+    if (!next) return undefined;
+    return new URL(next, location.origin).searchParams.get("passgate_fresh") || undefined;
+  }
+
   function signInPage() {
+    const authorization = authorizationMarker();
     const usernameInput = $("#username");
     const stepUsername = $("#step-username");
     const stepMethods = $("#step-methods");
@@ -229,7 +238,7 @@
 
     async function finishPasskey(cred, rpId) {
       try {
-        signedIn(await api("POST", "/api/signin/passkey", {credential: credentialJSON(cred)}));
+        signedIn(await api("POST", "/api/signin/passkey", {credential: credentialJSON(cred), authorization}));
       } catch (error) {
         // The server does not know this passkey (deleted here): let the browser forget it too.
         if (error instanceof PageError && error.code === "KeyNotFound") await signalUnknown(rpId, cred.id);
@@ -250,7 +259,7 @@
       if (!available || autofill) return;
       const controller = new AbortController();
       const run = async () => {
-        const options = await api("POST", "/api/signin/passkey/options", {});
+        const options = await api("POST", "/api/signin/passkey/options", {authorization});
         if (controller.signal.aborted) return;
         const pending = navigator.credentials.get({
           mediation: "conditional", publicKey: requestOptions(options), signal: controller.signal,
@@ -289,7 +298,8 @@
       try {
         passkeysSupported();
         await stopAutofill();
-        const options = await api("POST", "/api/signin/passkey/options", username ? {username} : {});
+        const options = await api("POST", "/api/signin/passkey/options",
+          username ? {username, authorization} : {authorization});
         setStatus("Follow your browser’s passkey prompt…");
         const cred = await navigator.credentials.get({publicKey: requestOptions(options)});
         await finishPasskey(cred, options.rpId);
@@ -315,6 +325,8 @@
       $("#tap-form").hidden = !hasTap;
       $("#password-form").hidden = !hasPassword;
       $("#no-methods").hidden = hasPasskey || hasTap || hasPassword;
+      $("#step-up").hidden = !found.stepUp;
+      $("#step-up").textContent = found.stepUp || "";
       if (hasTap) tapInput.focus();
       else if (hasPasskey) $("#passkey-username-first").focus();
       else if (hasPassword) passwordInput.focus();
@@ -349,7 +361,7 @@
       const button = event.submitter || $("#identify-form button");
       busy(button, true);
       try {
-        const found = await api("POST", "/api/signin/identify", {username});
+        const found = await api("POST", "/api/signin/identify", {username, authorization});
         await stopAutofill();
         showMethods(found);
       } catch (error) {
@@ -375,7 +387,8 @@
       const button = event.submitter || $("#tap-form button");
       busy(button, true);
       try {
-        signedIn(await api("POST", "/api/signin/tap", {username: identified.username, temporaryAccessPass: secret}));
+        signedIn(await api("POST", "/api/signin/tap",
+          {username: identified.username, temporaryAccessPass: secret, authorization}));
       } catch (error) {
         tapInput.setAttribute("aria-invalid", "true");
         showError(error, "get");
@@ -399,7 +412,7 @@
       const button = event.submitter || $("#password-form button");
       busy(button, true);
       try {
-        const result = await api("POST", "/api/signin/password", {username: identified.username, password});
+        const result = await api("POST", "/api/signin/password", {username: identified.username, password, authorization});
         passwordInput.value = "";
         if (result.pending) {
           pending = result.pending;
@@ -433,7 +446,7 @@
       const button = event.submitter || $("#code-form button");
       busy(button, true);
       try {
-        signedIn(await api("POST", "/api/signin/code", {pending, code}));
+        signedIn(await api("POST", "/api/signin/code", {pending, code, authorization}));
       } catch (error) {
         busy(button, false);
         // The step has ended (expired, or used): start again from the username, with the error shown.
