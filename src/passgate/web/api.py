@@ -6,10 +6,13 @@ Cookie-authenticated; every state-changing call must come from one of PASSGATE_O
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
 from ..context import Actor, RequestContext
@@ -221,6 +224,15 @@ def as_user_actor(ctx: RequestContext, user: User) -> RequestContext:
                           correlation_id=ctx.correlation_id, actor=actor)
 
 
+@contextmanager
+def acting_as_user(request: Request, ctx: RequestContext) -> Iterator[tuple[Session, RequestContext, User]]:
+    """A write transaction on behalf of the signed-in user, whose audit records then name them."""
+    svc = services(request)
+    _, user = signed_in(request, svc, ctx)
+    with svc.db.transaction(write=True) as session:
+        yield session, as_user_actor(ctx, user), session.merge(user)
+
+
 def passkey_json(p: Passkey) -> dict[str, Any]:
     return {
         "id": p.id,
@@ -318,14 +330,11 @@ async def register_options(request: Request, response: Response, ctx: RequestCon
 @router.post("/me/passkeys", status_code=201)
 async def register(request: Request, ctx: RequestContext = Depends(_ctx)) -> Any:
     body = await json_body(request)
-    svc = services(request)
-    _, user = signed_in(request, svc, ctx)
-    ctx = as_user_actor(ctx, user)
     name = body.get("displayName")
-    with svc.db.transaction(write=True) as session:
-        user = session.merge(user)
+    with acting_as_user(request, ctx) as (session, ctx, user):
         passkey = registry.register(
-            session, ctx, svc.settings, agent_of(request), user, body.get("credential"), name, self_service=True
+            session, ctx, services(request).settings, agent_of(request), user, body.get("credential"), name,
+            self_service=True,
         )
         return passkey_json(passkey)
 
@@ -333,11 +342,7 @@ async def register(request: Request, ctx: RequestContext = Depends(_ctx)) -> Any
 @router.patch("/me/passkeys/{passkey_id}")
 async def rename(passkey_id: str, request: Request, ctx: RequestContext = Depends(_ctx)) -> Any:
     body = await json_body(request)
-    svc = services(request)
-    _, user = signed_in(request, svc, ctx)
-    ctx = as_user_actor(ctx, user)
-    with svc.db.transaction(write=True) as session:
-        user = session.merge(user)
+    with acting_as_user(request, ctx) as (session, ctx, user):
         passkey = registry.rename(session, ctx, user, registry.get(session, user, passkey_id),
                                   body.get("displayName"))
         return passkey_json(passkey)
@@ -345,11 +350,7 @@ async def rename(passkey_id: str, request: Request, ctx: RequestContext = Depend
 
 @router.delete("/me/passkeys/{passkey_id}", status_code=204)
 def delete(passkey_id: str, request: Request, ctx: RequestContext = Depends(_ctx)) -> Response:
-    svc = services(request)
-    _, user = signed_in(request, svc, ctx)
-    ctx = as_user_actor(ctx, user)
-    with svc.db.transaction(write=True) as session:
-        user = session.merge(user)
+    with acting_as_user(request, ctx) as (session, ctx, user):
         registry.remove(session, ctx, user, registry.get(session, user, passkey_id), self_service=True)
     return Response(status_code=204)
 
@@ -404,22 +405,14 @@ async def oath_register(request: Request, ctx: RequestContext = Depends(_ctx)) -
     secret = _text(body, "secret") or ""
     code = _text(body, "code") or ""
     name = _text(body, "displayName", required=False)
-    svc = services(request)
-    _, user = signed_in(request, svc, ctx)
-    ctx = as_user_actor(ctx, user)
-    with svc.db.transaction(write=True) as session:
-        user = session.merge(user)
+    with acting_as_user(request, ctx) as (session, ctx, user):
         row = oath.confirm_enrolment(session, ctx, agent_of(request), user, secret, code, name)
         return oath_json(row)
 
 
 @router.delete("/me/softwareoath/{method_id}", status_code=204)
 def oath_delete(method_id: str, request: Request, ctx: RequestContext = Depends(_ctx)) -> Response:
-    svc = services(request)
-    _, user = signed_in(request, svc, ctx)
-    ctx = as_user_actor(ctx, user)
-    with svc.db.transaction(write=True) as session:
-        user = session.merge(user)
+    with acting_as_user(request, ctx) as (session, ctx, user):
         oath.require_allowed(session, user)
         oath.delete(session, ctx, user, oath.get(session, user, method_id), self_service=True)
     return Response(status_code=204)
