@@ -94,3 +94,48 @@ def test_one_credential_registers_once(settings: Settings, db: Database) -> None
     assert sorted(r.status_code for r in results) == [201, 409], [r.text for r in results]
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Passkey)) == 1
+
+
+def test_a_code_and_a_refresh_token_give_tokens_once(client: Any, settings: Settings, db: Database) -> None:
+    """Racing exchanges of one code, then racing uses of one refresh token: one of each gets tokens."""
+    from sqlalchemy import update
+
+    from passgate.store.tables import OAuthGrant
+    from tests.integration.oidc_helpers import REDIRECT, code_for, make_app, pkce
+
+    client_id, secret = make_app(db)
+    signed_in_as(client, db, "cora@example.com")
+    verifier, challenge = pkce()
+    code = code_for(client, client_id, challenge)
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": client_id,
+            "client_secret": secret, "code_verifier": verifier}
+    responses = race(settings, db, lambda c: c.post("/oauth2/token", data=form))
+    assert sorted(r.status_code for r in responses) == [200] + [400] * (RACERS - 1), [r.text for r in responses]
+    assert {r.json()["error"] for r in responses if r.status_code == 400} == {"invalid_grant"}
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(OAuthGrant)) == 1
+        # A loser that came after the winner was a replay and revoked the family: live again for the next race.
+        session.execute(update(OAuthGrant).values(revoked_at=None, revoked_reason=None))
+    token = next(r for r in responses if r.status_code == 200).json()["refresh_token"]
+    form = {"grant_type": "refresh_token", "refresh_token": token, "client_id": client_id, "client_secret": secret}
+    responses = race(settings, db, lambda c: c.post("/oauth2/token", data=form))
+    assert sorted(r.status_code for r in responses) == [200] + [400] * (RACERS - 1), [r.text for r in responses]
+    assert {r.json()["error"] for r in responses if r.status_code == 400} == {"invalid_grant"}
+
+
+def test_a_sign_in_marker_serves_once(client: Any, settings: Settings, db: Database) -> None:
+    """Racing returns from the sign-in page with one pending authorization (prompt=login): one gets a code, the
+    others are sent to sign in again."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.integration.oidc_helpers import authorize, make_app, pkce
+
+    client_id, _ = make_app(db)
+    signed_in_as(client, db, "dora@example.com")
+    _, challenge = pkce()
+    first = authorize(client, client_id, challenge, prompt="login")
+    back = parse_qs(urlsplit(first.headers["location"]).query)["next"][0]
+    signed_in_as(client, db, "dora2@example.com")  # a new sign-in in this browser, after the marker
+    responses = race(settings, db, lambda c: c.get(back, follow_redirects=False), cookies=dict(client.cookies))
+    assert sorted(r.status_code for r in responses) == [302] + [303] * (RACERS - 1), [r.text for r in responses]
+    assert all(r.headers["location"].startswith("/signin?") for r in responses if r.status_code == 303)

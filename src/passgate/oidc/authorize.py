@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
@@ -131,24 +131,32 @@ class Outcome:
     browser: BrowserSession | None = None
 
 
-def _pending(session: Session, value: str | None, binding: str, app: App, now: datetime
-             ) -> PendingAuthorization | None:
-    """The unused, unexpired pending authorization this browser was given for this app, or None."""
+# Built once, as Core statements on the table (no ORM unit of work): every authorize request runs them.
+_PENDING = PendingAuthorization.__table__
+_CLAIM_PENDING = (
+    update(_PENDING)
+    .where(_PENDING.c.id_hash == bindparam("marker_hash"), _PENDING.c.used_at.is_(None),
+           _PENDING.c.expires_at > bindparam("now"), _PENDING.c.app_id == bindparam("for_app"),
+           # Equality in SQL on a digest of the agent cookie: timing could tell at most the digest.
+           _PENDING.c.binding == bindparam("browser"), _PENDING.c.created_at < bindparam("auth_time"))
+    .values(used_at=bindparam("now"))
+)
+_SWEEP_PENDING = delete(_PENDING).where(_PENDING.c.expires_at <= bindparam("now"))
+_INSERT_PENDING = insert(_PENDING)
+# Expired pending authorizations are swept by about one new one in this many (as passkeys/challenges.py does
+# for challenges): a sweep at every sign-in was a DELETE on the hot path, and a stale row is harmless (it is
+# only looked up by its own marker, and its expiry is checked then).
+SWEEP_EVERY = 64
+
+
+def _claim_fresh(session: Session, value: str | None, binding: str, app: App, browser: BrowserSession,
+                 now: datetime) -> bool:
+    """Claim the unused, unexpired pending authorization this browser was given for this app, if the browser's
+    session began after it was stored; one conditional UPDATE, so that it serves once even to racing requests."""
     if not value:
-        return None
-    row = session.get(PendingAuthorization, grants.digest(value))
-    if row is None or row.used_at is not None or row.expires_at <= now or row.app_id != app.id:
-        return None
-    return row if secrets.compare_digest(row.binding, binding) else None
-
-
-def _claim_pending(session: Session, row: PendingAuthorization, now: datetime) -> bool:
-    done = session.execute(
-        update(PendingAuthorization).where(PendingAuthorization.id_hash == row.id_hash,
-                                           PendingAuthorization.used_at.is_(None))
-        .values(used_at=now).execution_options(synchronize_session=False)
-    )
-    row.used_at = now
+        return False
+    done = session.execute(_CLAIM_PENDING, {"marker_hash": grants.digest(value), "now": now, "for_app": app.id,
+                                            "browser": binding, "auth_time": browser.auth_time})
     return bool(done.rowcount == 1)  # type: ignore[attr-defined]
 
 
@@ -163,10 +171,8 @@ def decide(session: Session, settings: Settings, ctx: RequestContext, req: Reque
     found = sessions.current(session, cookie, now)
     browser: BrowserSession | None = found[0] if found else None
     user: User | None = found[1] if found else None
-    pending = _pending(session, p.get(FRESH), binding, req.app, now) if browser is not None else None
     # Just signed in for this very request: a ceremony after the marker was stored, in this browser, used once.
-    fresh = pending is not None and browser is not None and browser.auth_time > pending.created_at \
-        and _claim_pending(session, pending, now)
+    fresh = browser is not None and _claim_fresh(session, p.get(FRESH), binding, req.app, browser, now)
 
     def must_sign_in() -> str | None:
         if browser is None or user is None:
@@ -245,12 +251,13 @@ def decide(session: Session, settings: Settings, ctx: RequestContext, req: Reque
 
 def remember_pending(session: Session, now: datetime, app: App, binding: str) -> str:
     """Store a pending authorization for this browser and app; returns the marker the way back carries."""
-    # Expired ones go as new ones come, so the table stays the size of the sign-ins under way.
-    session.execute(delete(PendingAuthorization).where(PendingAuthorization.expires_at <= now)
-                    .execution_options(synchronize_session=False))
+    # Expired ones go now and then, so the table stays about the size of the sign-ins under way.
+    if secrets.randbelow(SWEEP_EVERY) == 0:
+        session.execute(_SWEEP_PENDING, {"now": now})
     marker = secrets.token_urlsafe(32)
-    session.add(PendingAuthorization(id_hash=grants.digest(marker), binding=binding, app_id=app.id,
-                                     created_at=now, expires_at=now + timedelta(seconds=FRESH_SECONDS)))
+    session.execute(_INSERT_PENDING, {"id_hash": grants.digest(marker), "binding": binding, "app_id": app.id,
+                                      "created_at": now, "expires_at": now + timedelta(seconds=FRESH_SECONDS),
+                                      "used_at": None})
     return marker
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -83,15 +83,19 @@ def user_can_reach(session: Session, user_id: str, acr: str) -> bool:
 
 
 # -- authorization codes ----------------------------------------------------------------------
+_INSERT_CODE = insert(AuthorizationCode.__table__)  # Core: no ORM unit of work for a row only inserted here
+
+
 def issue_code(session: Session, settings: Settings, now: datetime, app: App, browser: BrowserSession,
                redirect_uri: str, scope: str, nonce: str, challenge: str, method: str) -> str:
     code = secrets.token_urlsafe(32)
-    session.add(AuthorizationCode(
-        code_hash=digest(code), app_id=app.id, user_id=browser.user_id, session_id=browser.id,
-        redirect_uri=redirect_uri, scope=scope, nonce=nonce, code_challenge=challenge,
-        code_challenge_method=method, auth_time=browser.auth_time, acr=acr_of(browser), amr=list(browser.amr),
-        created_at=now, expires_at=now + timedelta(seconds=settings.authorization_code_seconds),
-    ))
+    session.execute(_INSERT_CODE, {
+        "code_hash": digest(code), "app_id": app.id, "user_id": browser.user_id, "session_id": browser.id,
+        "redirect_uri": redirect_uri, "scope": scope, "nonce": nonce, "code_challenge": challenge,
+        "code_challenge_method": method, "auth_time": browser.auth_time, "acr": acr_of(browser),
+        "amr": list(browser.amr), "created_at": now,
+        "expires_at": now + timedelta(seconds=settings.authorization_code_seconds), "used_at": None, "grant_id": None,
+    })
     return code
 
 

@@ -140,10 +140,9 @@ async def authorize(request: Request, ctx: RequestContext = Depends(request_cont
     req: authz.Request | None = None
     refused: PassgateError | None = None
     oauth_error: authz.AuthorizeError | None = None
-    with svc.db.transaction(write=True) as session:
-        try:
-            # A refusal leaves nothing behind (no code, no pending authorization); only its log entry stays.
-            with session.begin_nested():
+    try:
+        with svc.db.transaction(write=True) as session:
+            try:
                 req = authz.check_client(session, query)
                 try:
                     authz.check_params(req, query)
@@ -152,8 +151,15 @@ async def authorize(request: Request, ctx: RequestContext = Depends(request_cont
                 except authz.AuthorizeError as exc:
                     oauth_error = exc
                     raise PassgateError(exc.code, exc.description) from None
-        except PassgateError as exc:
-            refused = exc
+            except PassgateError:
+                # What was read stays readable for the log entry and the answer after the rollback below.
+                session.expunge_all()
+                raise
+    except PassgateError as exc:
+        # A refusal leaves nothing behind (no code, no pending authorization): its transaction was rolled back,
+        # and only its log entry is written, alone. No savepoint is needed on the way to a code.
+        refused = exc
+        with svc.db.transaction(write=True) as session:
             if isinstance(exc, signin_access.Refused):
                 record_sign_in(session, ctx, exc.attempt, exc)  # with the policies that ended it
             else:
