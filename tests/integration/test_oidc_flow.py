@@ -254,6 +254,20 @@ def test_refresh_rotates_and_reuse_revokes_the_family(client: Any, db: Database)
     assert refresh(client, other_id, other_secret, fresh["refresh_token"]).json()["error"] == "invalid_grant"
 
 
+
+def test_another_apps_use_of_a_refresh_token_leaves_it_unused(client: Any, db: Database) -> None:
+    client_id, secret = make_app(db)
+    other_id, other_secret = make_app(db, name="Other")
+    signed_in_as(client, db, "dee@example.com")
+    first = tokens(client, client_id, secret)
+    refused = refresh(client, other_id, other_secret, first["refresh_token"])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert refused.json()["error_description"] == "Unknown refresh token."
+    # Neither used nor revoked: the app it was issued to still refreshes with it.
+    assert refresh(client, client_id, secret, first["refresh_token"]).status_code == 200
+    with db.transaction() as s:
+        assert s.scalars(select(OAuthGrant.revoked_reason)).one() is None
+
 def test_revocation_and_introspection(client: Any, db: Database) -> None:
     client_id, secret = make_app(db)
     signed_in_as(client, db, "fay@example.com")

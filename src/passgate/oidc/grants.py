@@ -19,9 +19,8 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwt import JWTClaimsRegistry
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from ..config import Settings
 from ..core.values import MethodMode
@@ -39,6 +38,11 @@ ACR_PHRH = "phrh"
 ACR_ORDER = (ACR_PWD, ACR_TAP, ACR_MFA, ACR_PHR, ACR_PHRH)
 SCOPES = ("openid", "profile", "email", "offline_access")
 MAX_GRANT_DAYS = 90
+# The tables the hot paths use as Core statements, built once below: no ORM unit of work for rows that are only
+# inserted, claimed or revoked here.
+_CODES = AuthorizationCode.__table__
+_GRANTS = OAuthGrant.__table__
+_REFRESH = RefreshToken.__table__
 
 
 def digest(value: str) -> str:
@@ -83,7 +87,7 @@ def user_can_reach(session: Session, user_id: str, acr: str) -> bool:
 
 
 # -- authorization codes ----------------------------------------------------------------------
-_INSERT_CODE = insert(AuthorizationCode.__table__)  # Core: no ORM unit of work for a row only inserted here
+_INSERT_CODE = insert(_CODES)
 
 
 def issue_code(session: Session, settings: Settings, now: datetime, app: App, browser: BrowserSession,
@@ -99,54 +103,87 @@ def issue_code(session: Session, settings: Settings, now: datetime, app: App, br
     return code
 
 
-def find_code(session: Session, code: str) -> AuthorizationCode | None:
-    return session.get(AuthorizationCode, digest(code))
+# A code with its user and the end of the browser session it came from: all the exchange reads, in one round trip.
+_CODE_USER_BROWSER = (
+    select(AuthorizationCode, User, BrowserSession.expires_at)
+    .outerjoin(User, User.id == AuthorizationCode.user_id)
+    .outerjoin(BrowserSession, BrowserSession.id == AuthorizationCode.session_id)
+    .where(AuthorizationCode.code_hash == bindparam("code_hash"))
+)
 
 
-def claim_code(session: Session, row: AuthorizationCode, now: datetime) -> bool:
-    """Mark the code used; False when another request used it first."""
-    done = session.execute(
-        update(AuthorizationCode).where(AuthorizationCode.code_hash == row.code_hash,
-                                        AuthorizationCode.used_at.is_(None))
-        .values(used_at=now).execution_options(synchronize_session=False)
-    )
-    # Stored by the UPDATE (or by the request that won); marked committed so that no second UPDATE follows.
-    set_committed_value(row, "used_at", now)
+@dataclass(frozen=True, slots=True)
+class FoundCode:
+    row: AuthorizationCode
+    user: User | None  # None when the account was deleted
+    browser_end: datetime | None  # when the browser session it came from expires; None when that is gone
+
+
+def find_code(session: Session, code: str) -> FoundCode | None:
+    found = session.execute(_CODE_USER_BROWSER, {"code_hash": digest(code)}).first()
+    return FoundCode(found[0], found[1], found[2]) if found is not None else None
+
+
+# The claim and the family it is exchanged for, in one statement: a code comes back only to revoke that family.
+_CLAIM_CODE = (
+    update(_CODES).where(_CODES.c.code_hash == bindparam("claimed_hash"), _CODES.c.used_at.is_(None))
+    .values(used_at=bindparam("now"), grant_id=bindparam("family"))
+)
+
+
+def claim_code(session: Session, row: AuthorizationCode, now: datetime, grant_id: str) -> bool:
+    """Mark the code used, for the family `grant_id`; False when another request used it first."""
+    done = session.execute(_CLAIM_CODE, {"claimed_hash": row.code_hash, "now": now, "family": grant_id})
     return bool(done.rowcount == 1)  # type: ignore[attr-defined]
 
 
 # -- families and refresh tokens ---------------------------------------------------------------
+_REVOKE = (
+    update(_GRANTS).where(_GRANTS.c.id == bindparam("family"), _GRANTS.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+)
+
+
 def revoke_family(session: Session, grant_id: str | None, now: datetime, reason: str) -> None:
     if grant_id:
-        session.execute(
-            update(OAuthGrant).where(OAuthGrant.id == grant_id, OAuthGrant.revoked_at.is_(None))
-            .values(revoked_at=now, revoked_reason=reason).execution_options(synchronize_session=False)
-        )
+        session.execute(_REVOKE, {"family": grant_id, "now": now, "reason": reason})
 
 
-def family_from_code(session: Session, code: AuthorizationCode, now: datetime) -> OAuthGrant:
-    browser = session.get(BrowserSession, code.session_id)
+def family_from_code(code: AuthorizationCode, browser_end: datetime | None, now: datetime) -> OAuthGrant:
+    """The token family a code is exchanged for (not yet stored: see store_family)."""
     end = now + timedelta(days=MAX_GRANT_DAYS)
-    if code.acr == ACR_TAP and browser is not None:
-        end = min(end, browser.expires_at)  # a pass's session bounds every token made from it
-    grant = OAuthGrant(
+    if code.acr == ACR_TAP and browser_end is not None:
+        end = min(end, browser_end)  # a pass's session bounds every token made from it
+    return OAuthGrant(
         id=str(uuid.uuid4()), app_id=code.app_id, user_id=code.user_id, session_id=code.session_id,
         scope=code.scope, auth_time=code.auth_time, acr=code.acr, amr=list(code.amr), created_at=now,
         expires_at=end,
     )
-    session.add(grant)
-    code.grant_id = grant.id
-    return grant
 
 
-def family_ended(session: Session, grant: OAuthGrant, now: datetime) -> str | None:
-    """Why nothing of this family may be used any more, or None while it lives."""
+_INSERT_GRANT = insert(_GRANTS)
+
+
+def store_family(session: Session, grant: OAuthGrant) -> None:
+    """Insert a new family; the object stays out of the ORM session."""
+    session.execute(_INSERT_GRANT, {
+        "id": grant.id, "app_id": grant.app_id, "user_id": grant.user_id, "session_id": grant.session_id,
+        "scope": grant.scope, "auth_time": grant.auth_time, "acr": grant.acr, "amr": grant.amr,
+        "created_at": grant.created_at, "expires_at": grant.expires_at, "revoked_at": None, "revoked_reason": None,
+    })
+
+
+def family_ended(session: Session, grant: OAuthGrant, now: datetime, signed_in: bool | None = None) -> str | None:
+    """Why nothing of this family may be used any more, or None while it lives. `signed_in` says whether its
+    browser session is live, when the caller has read that already."""
     if grant.revoked_at is not None:
         return grant.revoked_reason or "revoked"
     if grant.expires_at <= now:
         return "expired"
-    browser = session.get(BrowserSession, grant.session_id)
-    if browser is None or browser.ended_at is not None:
+    if signed_in is None:
+        browser = session.get(BrowserSession, grant.session_id)
+        signed_in = browser is not None and browser.ended_at is None
+    if not signed_in:
         return "signedOut"  # signing out ends what every app got from that session
     return None
 
@@ -162,14 +199,43 @@ def find_refresh(session: Session, token: str) -> RefreshToken | None:
     return session.get(RefreshToken, digest(token))
 
 
-def claim_refresh(session: Session, row: RefreshToken, now: datetime) -> bool:
-    done = session.execute(
-        update(RefreshToken).where(RefreshToken.token_hash == row.token_hash, RefreshToken.used_at.is_(None))
-        .values(used_at=now).execution_options(synchronize_session=False)
-    )
-    # Stored by the UPDATE (or by the request that won); marked committed so that no second UPDATE follows.
-    set_committed_value(row, "used_at", now)
-    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+_CLAIM_REFRESH = (
+    update(_REFRESH)
+    .where(_REFRESH.c.token_hash == bindparam("claimed_hash"), _REFRESH.c.used_at.is_(None),
+           # Only for the app its family was issued to: another app's attempt leaves it unused.
+           select(_GRANTS.c.app_id).where(_GRANTS.c.id == _REFRESH.c.grant_id).scalar_subquery()
+           == bindparam("for_app"))
+    .values(used_at=bindparam("now"))
+    .returning(_REFRESH.c.grant_id, _REFRESH.c.expires_at)
+)
+
+
+def claim_refresh(session: Session, token: str, app_id: str, now: datetime) -> tuple[str, datetime] | None:
+    """Mark the refresh token used if it is unused and of a family of this app (`App.id`), in one round trip:
+    (its family id, its expiry), or None when it is unknown, another app's, or used already (see find_refresh)."""
+    found = session.execute(_CLAIM_REFRESH, {"claimed_hash": digest(token), "for_app": app_id, "now": now}).first()
+    return (found[0], found[1]) if found is not None else None
+
+
+# A family with its user and whether its browser session still lives, in one round trip.
+_FAMILY_USER_BROWSER = (
+    select(OAuthGrant, User, BrowserSession.id, BrowserSession.ended_at)
+    .outerjoin(User, User.id == OAuthGrant.user_id)
+    .outerjoin(BrowserSession, BrowserSession.id == OAuthGrant.session_id)
+    .where(OAuthGrant.id == bindparam("family_id"))
+)
+
+
+def family_with_user(session: Session, grant_id: str) -> tuple[OAuthGrant, User | None, bool] | None:
+    """The family, its user (None when deleted) and whether its browser session is live (not ended, not gone)."""
+    found = session.execute(_FAMILY_USER_BROWSER, {"family_id": grant_id}).first()
+    if found is None:
+        return None
+    grant, user, browser_id, ended_at = found
+    return grant, user, browser_id is not None and ended_at is None
+
+
+_INSERT_REFRESH = insert(_REFRESH)
 
 
 # -- tokens -----------------------------------------------------------------------------------
@@ -216,8 +282,8 @@ def issue_tokens(session: Session, ring: KeyRing, settings: Settings, now: datet
     if "offline_access" in scopes:
         refresh = secrets.token_urlsafe(32)
         refresh_end = min(now + timedelta(minutes=settings.refresh_token_minutes), grant.expires_at)
-        session.add(RefreshToken(token_hash=digest(refresh), grant_id=grant.id, created_at=now,
-                                 expires_at=refresh_end))
+        session.execute(_INSERT_REFRESH, {"token_hash": digest(refresh), "grant_id": grant.id, "created_at": now,
+                                          "expires_at": refresh_end, "used_at": None})
         body["refresh_token"] = refresh
     if "openid" in scopes:
         # `aud` is a single string: RP-initiated logout with only id_token_hint must find the app from it.
