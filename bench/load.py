@@ -1,9 +1,11 @@
 """Virtual users that drive Passgate through its public HTTP interface only.
 
 A sign-in is what an app and a browser do together: the app's authorize request (code flow, PKCE S256,
-nonce), the headless sign-in API for request options, the authenticator's assertion, the authorize
-request again (now with a session) for the code, and the app's code exchange; the ID token is then
-verified against the JWKS like an app would. Each sign-in starts from an empty cookie jar, so no
+nonce), the headless sign-in API for request options, the authenticator's assertion (sent with the page's
+way back, so that its answer is the app's redirect URI with the code, as the sign-in page gets it), and the
+app's code exchange; the ID token is then verified against the JWKS like an app would. `--follow-next`
+does what a sign-in page that does not send its way back does: the authorize request again, with the
+session, for the code. Each sign-in starts from an empty cookie jar, so no
 sign-in is served by single sign-on. Provisioning uses the Graph API as an automation script would.
 """
 
@@ -30,8 +32,8 @@ from .wire import Client, Response, WireError
 REDIRECT_URI = "http://localhost:9000/cb"
 FIDO2_TYPE = "#microsoft.graph.fido2AuthenticationMethod"
 SCOPE = "openid profile email offline_access"
-STEPS = ("authorize", "options", "assertion", "authorize_code", "token")
 REFRESH_STEP = "refresh"
+FRESH = "passgate_fresh"  # the pending authorization's marker in the sign-in page's way back
 
 
 class BenchError(Exception):
@@ -54,6 +56,7 @@ class Target:
     client_id: str
     client_secret: str
     username_first: bool = True
+    follow_next: bool = False  # the page does not send its way back: authorize again for the code
 
 
 @dataclass
@@ -164,24 +167,34 @@ async def sign_in(client: Client, target: Target, verifier: Verifier, user: Benc
     }
     first = await _timed(tally, "authorize", client.get("/oauth2/authorize", params=params))
     _expect(first, 303, "authorize")
+    cookies.take(first)  # the browser's agent cookie: the pending authorization is bound to it
     location = urlsplit(first.headers["location"])
     if location.path != "/signin":
         raise BenchError(f"authorize sent the browser to {location.path}, not /signin")
     back = parse_qs(location.query)["next"][0]
+    # What the sign-in page sends: the pending authorization's marker, and (unless told not to) its way back.
+    page = {"authorization": parse_qs(urlsplit(back).query)[FRESH][0]}
     api_headers = {"origin": target.origin}
+    username = {"username": user.upn} if target.username_first else {}
     options = await _timed(tally, "options", client.post(
-        "/api/signin/passkey/options", json={"username": user.upn} if target.username_first else {},
-        headers=api_headers))
+        "/api/signin/passkey/options", json={**username, **page}, headers={**api_headers, **cookies.header()}))
     _expect(options, 200, "passkey options")
     cookies.take(options)
     credential = user.authenticator.get(options.json(), target.origin)
+    if not target.follow_next:
+        page["next"] = back
     signed = await _timed(tally, "assertion", client.post(
-        "/api/signin/passkey", json={"credential": credential}, headers={**api_headers, **cookies.header()}))
+        "/api/signin/passkey", json={"credential": credential, **page}, headers={**api_headers, **cookies.header()}))
     _expect(signed, 200, "passkey sign-in")
     cookies.take(signed)
-    again = await _timed(tally, "authorize_code", client.get(back, headers=cookies.header()))
-    _expect(again, 302, "authorize with a session")
-    answer = {k: v[0] for k, v in parse_qs(urlsplit(again.headers["location"]).query).items()}
+    where = signed.json().get("redirect", "")
+    if target.follow_next:
+        again = await _timed(tally, "authorize_code", client.get(back, headers=cookies.header()))
+        _expect(again, 302, "authorize with a session")
+        where = again.headers["location"]
+    if not where.startswith(REDIRECT_URI + "?"):
+        raise BenchError(f"the sign-in did not end at the app: {where[:200]}")
+    answer = {k: v[0] for k, v in parse_qs(urlsplit(where).query).items()}
     if answer.get("state") != state or "code" not in answer or answer.get("iss") != target.issuer:
         raise BenchError(f"authorize answer wrong: {sorted(answer)}")
     form = {"grant_type": "authorization_code", "code": answer["code"], "redirect_uri": REDIRECT_URI,

@@ -410,6 +410,58 @@ def _back_and_marker(response: Any) -> tuple[str, str]:
     return back, parse_qs(urlsplit(back).query)["passgate_fresh"][0]
 
 
+def test_a_sign_in_for_an_authorize_request_answers_it_at_once(client: Any, db: Database) -> None:
+    """The sign-in page sends its way back (`next`): the answer sends the browser straight to the app with its
+    code, exactly as following `next` would have (the marker is used, the app's sign-in is logged once)."""
+    from passgate.store.tables import SignIn
+
+    client_id, secret = make_app(db, name="Straight app")
+    user_id, authenticator, _ = enrol(client, db, "sal@example.com")
+    verifier, challenge = pkce()
+    back, marker = _back_and_marker(authorize(client, client_id, challenge, prompt="login"))
+    signed, _ = passkey_sign_in(client, authenticator, "sal@example.com", {"authorization": marker, "next": back})
+    assert signed.status_code == 200, signed.text
+    where = signed.json()["redirect"]
+    assert where.startswith(REDIRECT + "?"), where
+    answer = {k: v[0] for k, v in parse_qs(urlsplit(where).query).items()}
+    assert answer["state"] == "st-1" and answer["iss"] == "http://localhost:8443"
+    body = exchange(client, client_id, secret, answer["code"], verifier).json()
+    assert claims_of(client, body["id_token"])["sub"] == user_id
+    with db.transaction() as s:
+        logged = s.scalars(select(SignIn).where(SignIn.app_id == client_id)).all()
+    # The ceremony (Conditional Access ran for this app) and the app's sign-in with the code, once.
+    assert sorted((e.details.get("protocol", ""), e.error_code, e.user_id) for e in logged) == \
+        [("", 0, user_id), ("oidc", 0, user_id)]
+    # The marker was used by that answer: following `next` again is no fresh sign-in for prompt=login.
+    again = client.get(back, follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"].startswith("/signin?")
+
+
+def test_a_way_back_that_is_not_answered_here_is_left_to_the_browser(client: Any, db: Database) -> None:
+    from passgate.store.tables import SignIn
+
+    client_id, _ = make_app(db)
+    _, authenticator, _ = enrol(client, db, "tod@example.com")
+    _, challenge = pkce()
+    form_post, _ = _back_and_marker(authorize(client, client_id, challenge, response_mode="form_post"))
+    unknown_app = form_post.replace(client_id, "no-such-app").replace("response_mode=form_post", "")
+    cases = [
+        ("/mysecurityinfo", "/mysecurityinfo"),
+        ("//evil.example/x", "/mysecurityinfo"),
+        ("https://evil.example/x", "/mysecurityinfo"),
+        (form_post, form_post),  # a form_post answer is a page the browser loads from the authorize endpoint
+        (unknown_app, unknown_app),  # Passgate's error page explains it when the browser gets there
+    ]
+    for back, expected in cases:
+        signed, _ = passkey_sign_in(client, authenticator, "tod@example.com", {"next": back})
+        assert signed.status_code == 200, signed.text
+        assert signed.json()["redirect"] == expected
+    assert counts(db) == (0, 0, 0)
+    with db.transaction() as s:
+        # Only the five passkey sign-ins: nothing was logged for the requests left to the browser.
+        assert [e.error_code for e in s.scalars(select(SignIn))] == [0] * 5
+
+
 def test_the_fresh_sign_in_marker_is_bound_on_the_server(client: Any, db: Database) -> None:
     """Only a marker this server stored, for this browser and app, followed by a new sign-in, satisfies
     prompt=login, and only once: a forged, foreign, replayed or other app's marker proves nothing."""

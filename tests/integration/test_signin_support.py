@@ -126,10 +126,12 @@ def request_options(client: Any, username: str | None = None) -> dict[str, Any]:
 
 
 def passkey_sign_in(
-    client: Any, authenticator: SoftAuthenticator, username: str | None = None, **get: Any
+    client: Any, authenticator: SoftAuthenticator, username: str | None = None,
+    extra: dict[str, Any] | None = None, **get: Any
 ) -> tuple[Any, dict[str, Any]]:
+    """The sign-in page's two calls; `extra` goes into the assertion's body (`authorization`, `next`)."""
     credential = authenticator.get(request_options(client, username), get.pop("origin", ORIGIN), **get)
-    return client.post("/api/signin/passkey", json={"credential": credential}), credential
+    return client.post("/api/signin/passkey", json={"credential": credential, **(extra or {})}), credential
 
 
 def minutes(n: float) -> timedelta:

@@ -276,10 +276,7 @@ def sign_in_url(req: Request, marker: str, path: str, username: str | None) -> s
 
 def deliver(req: Request, settings: Settings, values: dict[str, str]) -> Response:
     """The answer at the app's redirect URI, as a redirect (query) or an auto-submitted form (form_post)."""
-    out = dict(values)
-    if req.state is not None:
-        out["state"] = req.state
-    out["iss"] = settings.issuer  # RFC 9207
+    out = _answer(req, settings, values)
     headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
     if req.response_mode == "form_post":
         nonce = secrets.token_urlsafe(16)
@@ -291,7 +288,23 @@ def deliver(req: Request, settings: Settings, values: dict[str, str]) -> Respons
                 f'<script nonce="{nonce}">document.forms[0].submit()</script></body></html>')
         headers["Content-Security-Policy"] = f"default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors 'none'"
         return Response(page, media_type="text/html", headers=headers)
+    return RedirectResponse(_at_redirect_uri(req, out), status_code=302, headers=headers)
+
+
+def location(req: Request, settings: Settings, values: dict[str, str]) -> str:
+    """The app's redirect URI with the answer in its query (response_mode=query)."""
+    return _at_redirect_uri(req, _answer(req, settings, values))
+
+
+def _answer(req: Request, settings: Settings, values: dict[str, str]) -> dict[str, str]:
+    out = dict(values)
+    if req.state is not None:
+        out["state"] = req.state
+    out["iss"] = settings.issuer  # RFC 9207
+    return out
+
+
+def _at_redirect_uri(req: Request, out: dict[str, str]) -> str:
     parts = urlsplit(req.redirect_uri)
     query = "&".join(x for x in (parts.query, urlencode(out)) if x)
-    location = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-    return RedirectResponse(location, status_code=302, headers=headers)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))

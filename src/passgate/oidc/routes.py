@@ -6,8 +6,9 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from authlib.oidc.discovery import OpenIDProviderMetadata
 from fastapi import APIRouter, Depends, Request
@@ -25,7 +26,7 @@ from ..passkeys import challenges
 from ..signin import access as signin_access
 from ..signin import sessions
 from ..store.tables import App, BrowserSession, OAuthGrant, RefreshToken, User
-from ..web.deps import request_context, services
+from ..web.deps import Services, request_context, services
 from . import authorize as authz
 from . import clients, grants, keys, logout, server, tokens
 
@@ -128,18 +129,33 @@ def _log_refusal(session: Session, ctx: RequestContext, cookie: str | None, quer
     ), error)
 
 
-@router.get("/oauth2/authorize", include_in_schema=False)
-@router.post("/oauth2/authorize", include_in_schema=False)
-async def authorize(request: Request, ctx: RequestContext = Depends(request_context)) -> Response:
-    from ..web.api import agent_token, set_agent_cookie
-    from ..web.pages import error_page
+AUTHORIZE_PATH = "/oauth2/authorize"
 
-    svc = services(request)
-    query = await _params(request)
-    cookie = request.cookies.get(sessions.COOKIE)
-    agent, new_agent = agent_token(request)
-    req: authz.Request | None = None
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    """What an authorize request came to: a code or an OAuth error for the app, a sign-in to go to, or a
+    refusal shown on Passgate's own error page (before the redirect URI is known to be the app's)."""
+
+    req: authz.Request | None
+    outcome: authz.Outcome | None = None
     refused: PassgateError | None = None
+    oauth_error: authz.AuthorizeError | None = None
+
+    def for_app(self) -> dict[str, str] | None:
+        """The values to deliver at the app's redirect URI, or None when the answer is not for the app."""
+        if self.oauth_error is not None and self.req is not None:
+            return {"error": self.oauth_error.error, "error_description": self.oauth_error.description}
+        if self.refused is None and self.outcome is not None and self.outcome.code is not None:
+            return {"code": self.outcome.code}
+        return None
+
+
+def run_authorize(svc: Services, ctx: RequestContext, query: dict[str, list[str]], cookie: str | None, agent: str,
+                  path: str, log_client_refusal: bool = True) -> Authorization:
+    """One authorize request: the app, the browser's session (`cookie`), the code. `agent` is the browser's
+    agent cookie, which pending authorizations are bound to."""
+    req: authz.Request | None = None
     oauth_error: authz.AuthorizeError | None = None
     try:
         with svc.db.transaction(write=True) as session:
@@ -147,7 +163,7 @@ async def authorize(request: Request, ctx: RequestContext = Depends(request_cont
                 req = authz.check_client(session, query)
                 try:
                     authz.check_params(req, query)
-                    outcome = authz.decide(session, svc.settings, ctx, req, cookie, request.url.path,
+                    outcome = authz.decide(session, svc.settings, ctx, req, cookie, path,
                                            challenges.binding_of(agent))
                 except authz.AuthorizeError as exc:
                     oauth_error = exc
@@ -159,26 +175,58 @@ async def authorize(request: Request, ctx: RequestContext = Depends(request_cont
     except PassgateError as exc:
         # A refusal leaves nothing behind (no code, no pending authorization): its transaction was rolled back,
         # and only its log entry is written, alone. No savepoint is needed on the way to a code.
-        refused = exc
-        with svc.db.transaction(write=True) as session:
-            if isinstance(exc, signin_access.Refused):
-                record_sign_in(session, ctx, exc.attempt, exc)  # with the policies that ended it
-            else:
-                _log_refusal(session, ctx, cookie, query, exc, oauth_error.error if oauth_error else None)
-    if oauth_error is not None and req is not None:
-        return authz.deliver(req, svc.settings, {"error": oauth_error.error,
-                                                 "error_description": oauth_error.description})
-    if refused is not None:
+        if req is not None or log_client_refusal:  # a bad client or redirect URI: maybe the caller's to log
+            with svc.db.transaction(write=True) as session:
+                if isinstance(exc, signin_access.Refused):
+                    record_sign_in(session, ctx, exc.attempt, exc)  # with the policies that ended it
+                else:
+                    _log_refusal(session, ctx, cookie, query, exc, oauth_error.error if oauth_error else None)
+        return Authorization(req, refused=exc, oauth_error=oauth_error)
+    return Authorization(req, outcome)
+
+
+@router.get(AUTHORIZE_PATH, include_in_schema=False)
+@router.post(AUTHORIZE_PATH, include_in_schema=False)
+async def authorize(request: Request, ctx: RequestContext = Depends(request_context)) -> Response:
+    from ..web.api import agent_token, set_agent_cookie
+    from ..web.pages import error_page
+
+    svc = services(request)
+    agent, new_agent = agent_token(request)
+    done = run_authorize(svc, ctx, await _params(request), request.cookies.get(sessions.COOKIE), agent,
+                         request.url.path)
+    values = done.for_app()
+    if values is not None and done.req is not None:
+        return authz.deliver(done.req, svc.settings, values)
+    if done.refused is not None:
         # Before the redirect URI is known to be the app's, nothing may be sent to it: a page explains.
-        return error_page(request, refused.code, refused.message, ctx.correlation_id)
-    assert req is not None
-    if outcome.code is not None:
-        return authz.deliver(req, svc.settings, {"code": outcome.code})
-    assert outcome.sign_in_url is not None
-    response = RedirectResponse(outcome.sign_in_url, status_code=303, headers=NO_STORE)
+        return error_page(request, done.refused.code, done.refused.message, ctx.correlation_id)
+    assert done.outcome is not None and done.outcome.sign_in_url is not None
+    response = RedirectResponse(done.outcome.sign_in_url, status_code=303, headers=NO_STORE)
     if new_agent:
         set_agent_cookie(request, response, agent)  # the pending authorization is bound to it
     return response
+
+
+def destination_after_sign_in(svc: Services, ctx: RequestContext, next_path: str | None, session_token: str,
+                              agent: str) -> str | None:
+    """Where a browser that has just signed in goes, when the sign-in page was opened for an authorize request
+    (`next_path`): that request is answered here at once with the new session, saving the browser a round trip.
+    The answer is the app's redirect URI with the code (or an OAuth error), or the sign-in or Security info
+    page Conditional Access sends it to. None: the browser follows `next_path` itself (not an authorize
+    request, an answer by form_post, or a request that Passgate's error page must explain)."""
+    if not next_path or not next_path.startswith(AUTHORIZE_PATH + "?") or len(next_path) > 8192:
+        return None
+    query = parse_qs(urlsplit(next_path).query, keep_blank_values=True)
+    if (query.get("response_mode") or ["query"]) != ["query"]:
+        return None  # a form_post answer is a page the browser must load from the authorize endpoint
+    done = run_authorize(svc, ctx, query, session_token, agent, AUTHORIZE_PATH, log_client_refusal=False)
+    values = done.for_app()
+    if values is not None and done.req is not None:
+        return authz.location(done.req, svc.settings, values)
+    if done.outcome is not None and done.outcome.sign_in_url is not None:
+        return done.outcome.sign_in_url
+    return None
 
 
 # -- userinfo ---------------------------------------------------------------------------------

@@ -1,6 +1,11 @@
 """The headless sign-in API: the pages' JavaScript uses it, and so can native apps and custom UIs.
 
 Cookie-authenticated; every state-changing call must come from one of PASSGATE_ORIGINS.
+
+A call that finishes a sign-in may carry `next`, the page's way back (a path on this server). Its answer's
+`redirect` says where the browser goes: when `next` is an authorize request, that request is answered at
+once with the new session (the app's redirect URI with the code, in one round trip fewer); otherwise `next`
+itself, or Security info.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from ..context import Actor, RequestContext
 from ..core import errors
 from ..core.errors import PassgateError
 from ..graph.base import iso, json_body, usable_text
+from ..oidc.routes import destination_after_sign_in
 from ..passkeys import aaguids, challenges, registry
 from ..signin import access as signin_access
 from ..signin import flow, oath, passwords, sessions, taps
@@ -101,6 +107,28 @@ def _marker(body: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= 128 else None
 
 
+def _next(body: dict[str, Any]) -> str | None:
+    """Where the sign-in page goes once signed in (its `next`): a path on this server, never elsewhere."""
+    value = body.get("next")
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith(("//", "/\\")) \
+            or len(value) > 8192:
+        return None
+    return value
+
+
+def _signed_in(request: Request, response: Response, ctx: RequestContext, body: dict[str, Any],
+               signed: flow.SignedIn) -> dict[str, Any]:
+    """The answer to a finished sign-in: the session cookie, and where the browser goes. When the page was
+    opened for an authorize request (`next`), that request is answered now, so the browser goes straight to
+    the app with its code."""
+    set_session_cookie(request, response, signed)
+    back = _next(body)
+    agent = request.cookies.get(sessions.AGENT_COOKIE)
+    where = destination_after_sign_in(services(request), ctx, back, signed.session_token, agent) \
+        if back and agent else None
+    return {"userPrincipalName": signed.user.user_principal_name, "redirect": where or back or "/mysecurityinfo"}
+
+
 async def _ctx(request: Request, ctx: RequestContext = Depends(request_context)) -> RequestContext:
     check_origin(request) if request.method != "GET" else None
     request.state.ctx_now = ctx.now
@@ -144,8 +172,7 @@ async def passkey_sign_in(request: Request, response: Response, ctx: RequestCont
     svc = services(request)
     signed = flow.passkey_sign_in(svc.db, ctx, svc.settings, agent_of(request), body.get("credential"),
                                   _marker(body))
-    set_session_cookie(request, response, signed)
-    return {"userPrincipalName": signed.user.user_principal_name, "redirect": "/mysecurityinfo"}
+    return _signed_in(request, response, ctx, body, signed)
 
 
 @router.post("/signin/tap")
@@ -155,16 +182,15 @@ async def tap_sign_in(request: Request, response: Response, ctx: RequestContext 
     secret = _text(body, "temporaryAccessPass") or ""
     svc = services(request)
     signed = flow.tap_sign_in(svc.db, ctx, svc.settings, upn, secret, agent_of(request), _marker(body))
-    set_session_cookie(request, response, signed)
-    return {"userPrincipalName": signed.user.user_principal_name, "redirect": "/mysecurityinfo"}
+    return _signed_in(request, response, ctx, body, signed)
 
 
-def _signed_in_answer(request: Request, response: Response, result: flow.SignedIn | flow.SecondStepRequired) -> Any:
+def _signed_in_answer(request: Request, response: Response, ctx: RequestContext, body: dict[str, Any],
+                      result: flow.SignedIn | flow.SecondStepRequired) -> Any:
     if isinstance(result, flow.SecondStepRequired):
         return {"userPrincipalName": result.user.user_principal_name, "secondFactor": result.method,
                 "pending": result.pending, "pendingExpiresDateTime": iso(result.expires_at)}
-    set_session_cookie(request, response, result)
-    return {"userPrincipalName": result.user.user_principal_name, "redirect": "/mysecurityinfo"}
+    return _signed_in(request, response, ctx, body, result)
 
 
 @router.post("/signin/password")
@@ -177,7 +203,7 @@ async def password_sign_in(request: Request, response: Response, ctx: RequestCon
     svc = services(request)
     result = flow.password_sign_in(svc.db, ctx, svc.settings, agent_binding(request, response), upn, password,
                                    _marker(body))
-    return _signed_in_answer(request, response, result)
+    return _signed_in_answer(request, response, ctx, body, result)
 
 
 @router.post("/signin/code")
@@ -186,8 +212,8 @@ async def code_sign_in(request: Request, response: Response, ctx: RequestContext
     pending = _text(body, "pending") or ""
     code = _text(body, "code") or ""
     svc = services(request)
-    return _signed_in_answer(request, response, flow.code_sign_in(svc.db, ctx, svc.settings, agent_of(request),
-                                                                  pending, code, _marker(body)))
+    return _signed_in_answer(request, response, ctx, body, flow.code_sign_in(
+        svc.db, ctx, svc.settings, agent_of(request), pending, code, _marker(body)))
 
 
 @router.post("/signout")

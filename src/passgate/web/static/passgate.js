@@ -220,6 +220,7 @@
 
   function signInPage() {
     const authorization = authorizationMarker();
+    const next = safeNext() || undefined;
     const usernameInput = $("#username");
     const stepUsername = $("#step-username");
     const stepMethods = $("#step-methods");
@@ -231,14 +232,16 @@
     let pending = null; // the second step's token, after a right password
     let autofill = null; // {controller, done}
 
+    // The server answers the authorize request the page was opened for (`next`) at once: `redirect` is then
+    // the app itself, with its code.
     function signedIn(result) {
       setStatus("Signed in. Opening your page…");
-      location.assign(safeNext() || (result && result.redirect) || "/mysecurityinfo");
+      location.assign((result && result.redirect) || safeNext() || "/mysecurityinfo");
     }
 
     async function finishPasskey(cred, rpId) {
       try {
-        signedIn(await api("POST", "/api/signin/passkey", {credential: credentialJSON(cred), authorization}));
+        signedIn(await api("POST", "/api/signin/passkey", {credential: credentialJSON(cred), authorization, next}));
       } catch (error) {
         // The server does not know this passkey (deleted here): let the browser forget it too.
         if (error instanceof PageError && error.code === "KeyNotFound") await signalUnknown(rpId, cred.id);
@@ -388,7 +391,7 @@
       busy(button, true);
       try {
         signedIn(await api("POST", "/api/signin/tap",
-          {username: identified.username, temporaryAccessPass: secret, authorization}));
+          {username: identified.username, temporaryAccessPass: secret, authorization, next}));
       } catch (error) {
         tapInput.setAttribute("aria-invalid", "true");
         showError(error, "get");
@@ -412,7 +415,7 @@
       const button = event.submitter || $("#password-form button");
       busy(button, true);
       try {
-        const result = await api("POST", "/api/signin/password", {username: identified.username, password, authorization});
+        const result = await api("POST", "/api/signin/password", {username: identified.username, password, authorization, next});
         passwordInput.value = "";
         if (result.pending) {
           pending = result.pending;
@@ -446,7 +449,7 @@
       const button = event.submitter || $("#code-form button");
       busy(button, true);
       try {
-        signedIn(await api("POST", "/api/signin/code", {pending, code, authorization}));
+        signedIn(await api("POST", "/api/signin/code", {pending, code, authorization, next}));
       } catch (error) {
         busy(button, false);
         // The step has ended (expired, or used): start again from the username, with the error shown.
