@@ -849,8 +849,10 @@ def _strengths_by_id(session: Session) -> dict[str, Strength]:
 
 
 def policies_of(session: Session) -> list[access.Policy]:
-    by_id = _strengths_by_id(session)
-    return [policy_value(r.id, r.document, by_id) for r in _policy_rows(session)]
+    rows = _policy_rows(session)
+    # Most deployments have no policy: then the strengths are not needed.
+    by_id = _strengths_by_id(session) if rows else {}
+    return [policy_value(r.id, r.document, by_id) for r in rows]
 
 
 def locations_of(session: Session) -> list[access.NamedLocation]:
