@@ -30,6 +30,7 @@ from .logs.writer import modified, record_audit
 from .methods_policy import fido2_policy_of
 from .signin import oath, passwords, taps
 from .signin.sessions import passkey_evidence
+from .store import config_cache
 from .store.tables import (
     App,
     AuthenticationStrength,
@@ -849,12 +850,32 @@ def _strengths_by_id(session: Session) -> dict[str, Strength]:
 
 
 def policies_of(session: Session) -> list[access.Policy]:
-    by_id = _strengths_by_id(session)
-    return [policy_value(r.id, r.document, by_id) for r in _policy_rows(session)]
+    rows = _policy_rows(session)
+    # Most deployments have no policy: then the strengths are not needed.
+    by_id = _strengths_by_id(session) if rows else {}
+    return [policy_value(r.id, r.document, by_id) for r in rows]
 
 
 def locations_of(session: Session) -> list[access.NamedLocation]:
     return [_location_value(r) for r in list_locations(session)]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessConfiguration:
+    """What every sign-in's evaluation reads: the policies (strengths resolved) and, with any, the locations."""
+
+    policies: tuple[access.Policy, ...]
+    locations: tuple[access.NamedLocation, ...]
+
+
+def _load_configuration(session: Session) -> AccessConfiguration:
+    policies = tuple(policies_of(session))
+    return AccessConfiguration(policies, tuple(locations_of(session)) if policies else ())
+
+
+def configuration(session: Session) -> AccessConfiguration:
+    """Cached per process until a policy, strength or location changes."""
+    return config_cache.cached(session, "conditional access", _load_configuration)
 
 
 # -- who signs in, as the engine sees them -----------------------------------------------------------
@@ -924,14 +945,14 @@ def evaluate(
     access.SIGN_IN_PORTAL_APP_ID for the portal and Security info); `user_action` is
     access.REGISTER_SECURITY_INFO when registering methods. The platform comes from `user_agent`
     unless given."""
-    policies = policies_of(session)
+    config = configuration(session)
     # Every sign-in comes here: with no policy there is nothing to learn about the user (groups, roles, methods).
-    who = subject(session, user_id, now) if policies else access.Subject(user_id)
+    who = subject(session, user_id, now) if config.policies else access.Subject(user_id)
     sign_in = access.SignIn(
         who, now, app_id, user_action, client_app_type,
         platform if platform is not None else access.platform_from_user_agent(user_agent), _ip(ip_address), evidence,
     )
-    return access.evaluate(policies, sign_in, locations_of(session) if policies else ())
+    return access.evaluate(config.policies, sign_in, config.locations)
 
 
 # -- writes, with the lock-out guard -------------------------------------------------------------

@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import re
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,6 +32,7 @@ from .core.policy import (
 from .core.tap import LENGTH_CEILING, LENGTH_FLOOR, LIFETIME_CEILING_MINUTES, LIFETIME_FLOOR_MINUTES
 from .core.values import TapPolicy
 from .logs.writer import modified, record_audit
+from .store import config_cache
 from .store.tables import Group, Setting, User
 
 FIDO2 = "Fido2"
@@ -39,6 +41,7 @@ SOFTWARE_OATH = "SoftwareOath"
 # Entra has no configuration for passwords (every account has one); Passgate's passwords are optional, so
 # the Password configuration is a Passgate extension in the same shape.
 PASSWORD = "Password"
+T = TypeVar("T")
 ODATA_TYPES = {
     FIDO2: "#microsoft.graph.fido2AuthenticationMethodConfiguration",
     TAP: "#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration",
@@ -382,20 +385,26 @@ def method_policy(doc: dict[str, Any]) -> MethodPolicy:
                         _core_targets(doc["excludeTargets"]))
 
 
+def _policy_of(session: Session, config_id: str, value: Callable[[dict[str, Any]], T]) -> T:
+    """The core value of one configuration, as sign-ins read it: cached per process until the policy changes
+    (Graph reads `load` the document itself)."""
+    return config_cache.cached(session, ("methods policy", config_id), lambda s: value(load(s, config_id)))
+
+
 def password_policy_of(session: Session) -> MethodPolicy:
-    return method_policy(load(session, PASSWORD))
+    return _policy_of(session, PASSWORD, method_policy)
 
 
 def software_oath_policy_of(session: Session) -> MethodPolicy:
-    return method_policy(load(session, SOFTWARE_OATH))
+    return _policy_of(session, SOFTWARE_OATH, method_policy)
 
 
 def tap_policy_of(session: Session) -> TapPolicy:
-    return tap_policy(load(session, TAP))
+    return _policy_of(session, TAP, tap_policy)
 
 
 def fido2_policy_of(session: Session) -> Fido2Policy:
-    return fido2_policy(load(session, FIDO2))
+    return _policy_of(session, FIDO2, fido2_policy)
 
 
 def tap_policy(doc: dict[str, Any]) -> TapPolicy:

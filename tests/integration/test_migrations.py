@@ -218,3 +218,20 @@ def test_0007_adds_the_conditional_access_tables_and_drops_them_on_downgrade(db:
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT display_name FROM groups")).scalar_one() == "Sales"
     empty_tables(db)
+
+
+def test_0008_adds_the_configuration_version_row_and_drops_it_on_downgrade(db: Database) -> None:
+    """Schema 0008: one row, created with the table; a table created again starts above the old counter, so a
+    running process never takes the new numbers for the ones it cached values under."""
+    from sqlalchemy import inspect
+
+    with db.engine.connect() as conn:
+        before = conn.execute(text("SELECT version FROM config_version")).scalar_one()
+    _alembic(db, "0007", down=True)
+    try:
+        assert "config_version" not in set(inspect(db.engine).get_table_names())
+    finally:
+        db.migrate()
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, version FROM config_version")).all()
+    assert len(rows) == 1 and rows[0][0] == 1 and rows[0][1] > before

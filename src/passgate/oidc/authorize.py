@@ -31,6 +31,7 @@ from ..core.access import Outcome as AccessOutcome
 from ..core.errors import ErrorCode, PassgateError
 from ..logs.writer import PREVIOUSLY_SATISFIED, SignInAttempt, record_sign_in
 from ..signin import access, flow, sessions
+from ..store import registrations
 from ..store.tables import App, BrowserSession, PendingAuthorization, User
 from . import clients, grants
 
@@ -74,7 +75,7 @@ def check_client(session: Session, query: dict[str, list[str]]) -> Request:
         if len(query.get(name) or []) != 1:
             raise PassgateError(errors.AUTHORIZE_REQUEST_INVALID, f"'{name}' is missing or repeated.")
     client_id, redirect_uri = query["client_id"][0], query["redirect_uri"][0]
-    app = session.scalar(select(App).where(App.app_id == client_id))
+    app = registrations.by_client_id(session, client_id)
     if app is None:
         raise PassgateError(errors.APP_NOT_FOUND, f"client_id {client_id[:64]!r}.")
     if redirect_uri not in clients.redirect_uris(app):

@@ -16,6 +16,7 @@ from ..context import RequestContext
 from ..core import errors
 from ..core.errors import PassgateError
 from ..logs.writer import modified, record_audit
+from ..store import registrations
 from ..store.tables import App, AppSecret
 
 # The Graph application permissions Passgate understands, granted to apps as token `roles`.
@@ -144,7 +145,7 @@ def secret_row(session: Session, secret: str) -> AppSecret:
 
 
 def authenticate(session: Session, ctx: RequestContext, client_id: str, client_secret: str) -> App:
-    app = session.scalar(select(App).where(App.app_id == client_id))
+    app = registrations.by_client_id(session, client_id)
     if app is None or not secret_matches(session, ctx, app, client_secret):
         raise PassgateError(errors.INVALID_CLIENT)
     return app
@@ -153,8 +154,8 @@ def authenticate(session: Session, ctx: RequestContext, client_id: str, client_s
 def secret_matches(session: Session, ctx: RequestContext, app: App, client_secret: str) -> bool:
     """Whether this is one of the app's live secrets (for a caller that has already read the app)."""
     digest = _hash(client_secret)
-    for row in session.scalars(select(AppSecret).where(AppSecret.app_id == app.id)):
-        live = row.expires_at is None or row.expires_at > ctx.now
-        if live and hmac.compare_digest(row.secret_hash, digest):
+    for secret_hash, expires_at in registrations.secrets_of(session, app.id):
+        live = expires_at is None or expires_at > ctx.now
+        if live and hmac.compare_digest(secret_hash, digest):
             return True
     return False

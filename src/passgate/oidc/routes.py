@@ -12,7 +12,6 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from authlib.oidc.discovery import OpenIDProviderMetadata
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -25,6 +24,7 @@ from ..logs.writer import SignInAttempt, record_sign_in
 from ..passkeys import challenges
 from ..signin import access as signin_access
 from ..signin import sessions
+from ..store import registrations
 from ..store.tables import App, BrowserSession, OAuthGrant, RefreshToken, User
 from ..web.deps import Services, request_context, services
 from . import authorize as authz
@@ -118,7 +118,7 @@ def _log_refusal(session: Session, ctx: RequestContext, cookie: str | None, quer
                  error: PassgateError, oauth_error: str | None) -> None:
     """A refused authorize request in the sign-in log: the code, the app when known, the browser's user."""
     client_id = _one(query, "client_id")
-    app = session.scalar(select(App).where(App.app_id == client_id[:64])) if client_id else None
+    app = registrations.by_client_id(session, client_id[:64]) if client_id else None
     found = sessions.current(session, cookie, ctx.now)
     details: dict[str, Any] = {"protocol": "oidc"}
     if oauth_error:
@@ -286,7 +286,7 @@ def _client(session: Session, ctx: RequestContext, request: Request, form: dict[
             return clients.authenticate(session, ctx, client_id, secret)
         except PassgateError:
             return None
-    app = session.scalar(select(App).where(App.app_id == client_id))
+    app = registrations.by_client_id(session, client_id)
     if app is None or secret_required or not clients.may_skip_secret(app):
         return None
     return app
@@ -339,7 +339,7 @@ def _app_token_info(session: Session, request: Request, ctx: RequestContext, cal
         return None
     if claims["client_id"] != caller.app_id and APP_TOKEN_READERS not in (caller.permissions or []):
         return None
-    owner = session.scalar(select(App).where(App.app_id == claims["client_id"]))
+    owner = registrations.by_client_id(session, claims["client_id"])
     if owner is None:
         return None
     keep = ("client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "roles")
@@ -427,7 +427,7 @@ async def end_session(request: Request, ctx: RequestContext = Depends(request_co
                                        and from_own_pages(request))
     if not confirmed:
         with svc.db.transaction() as session:
-            app = session.scalar(select(App).where(App.app_id == client_id)) if client_id else None
+            app = registrations.by_client_id(session, client_id) if client_id else None
             allowed = clients.logout_uris(app) if app is not None else []
             app_name = app.display_name if app is not None else None
         if target and target not in allowed:
@@ -446,7 +446,7 @@ async def end_session(request: Request, ctx: RequestContext = Depends(request_co
             if hinted is not None and hinted.user_id == claims.get("sub"):
                 ended += [s for s in [sessions.end_row(session, hinted, ctx.now)] if s is not None]
         told = logout.notices(session, ring, svc.settings, ctx.now, ended)
-        app = session.scalar(select(App).where(App.app_id == client_id)) if client_id else None
+        app = registrations.by_client_id(session, client_id) if client_id else None
         allowed = clients.logout_uris(app) if app is not None else []
     bad_target = bool(target) and target not in allowed
     state = one("state")

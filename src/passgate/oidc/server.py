@@ -17,13 +17,13 @@ from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..config import Settings
 from ..context import RequestContext
+from ..store import registrations
 from ..store.db import Database
 from ..store.tables import App, OAuthGrant
 from . import clients, grants, tokens
@@ -253,7 +253,7 @@ class PassgateAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.register_token_generator("client_credentials", self._app_token)
 
     def query_client(self, client_id: str) -> RegisteredClient | None:
-        app = self.session.scalar(select(App).where(App.app_id == client_id))
+        app = registrations.by_client_id(self.session, client_id)
         return RegisteredClient(self, app) if app is not None else None
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import conditional_access as ca
@@ -28,6 +27,7 @@ from ..core.errors import PassgateError
 from ..core.values import Evidence, MethodMode
 from ..logs.writer import MULTI_FACTOR, PREVIOUSLY_SATISFIED, SINGLE_FACTOR, SignInAttempt, record_sign_in
 from ..passkeys import aaguids, registry
+from ..store import registrations
 from ..store.tables import App, BrowserSession, Passkey, PendingAuthorization, User
 from . import sessions
 
@@ -70,7 +70,7 @@ def pending_target(session: Session, marker: str | None, binding: str, now: date
         row = session.get(PendingAuthorization, hashlib.sha256(marker.encode()).hexdigest())
         if row is not None and row.used_at is None and row.expires_at > now \
                 and secrets.compare_digest(row.binding, binding):
-            app = session.get(App, row.app_id)
+            app = registrations.by_object_id(session, row.app_id)
             if app is not None:
                 return Target(app.app_id, app.display_name)
     return PORTAL
@@ -230,5 +230,5 @@ def continue_target(session: Session, continue_url: str | None) -> tuple[str, Ta
     if not continue_url or not continue_url.startswith("/oauth2/authorize?") or len(continue_url) > 4096:
         return None
     client_id = (parse_qs(urlsplit(continue_url).query).get("client_id") or [""])[0]
-    app = session.scalar(select(App).where(App.app_id == client_id[:64]))
+    app = registrations.by_client_id(session, client_id[:64])
     return (continue_url, app_target(app)) if app is not None else None

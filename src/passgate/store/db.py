@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from .config_cache import CACHE, ConfigCache
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -43,7 +45,9 @@ class Database:
     def __init__(self, url: str, **kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **kwargs)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Each Database stands for one process: its sessions share one configuration cache.
+        self.config_cache = ConfigCache()
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info={CACHE: self.config_cache})
 
     @contextmanager
     def transaction(self, write: bool = False) -> Iterator[Session]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -317,6 +318,15 @@ class TrustAnchor(Base):
     thumbprint: Mapped[str] = mapped_column(String(64), unique=True)
     certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+
+
+class ConfigVersion(Base):
+    """One row: a counter that every write to the configuration tables moves in its own transaction, so each
+    process knows whether its copy of the configuration is still current (store/config_cache.py)."""
+
+    __tablename__ = "config_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 class Setting(Base):
