@@ -239,8 +239,9 @@ def _passkey_body(
         model_refused = enforcement.model_refusal(passkey)
         if model_refused is not None:
             raise PassgateError(*model_refused)
-        decision = policy.decide(fido2_policy_of(session), enforcement.member(session, user.id),
-                                 enforcement.facts(passkey), policy.Ceremony.SIGN_IN)
+        fido2 = fido2_policy_of(session)
+        decision = policy.decide(fido2, enforcement.member(session, user.id, fido2), enforcement.facts(passkey),
+                                 policy.Ceremony.SIGN_IN)
         if not decision.allowed:
             raise PassgateError(decision.refusal or errors.FIDO2_NOT_ENABLED_FOR_USER, decision.explanation)
         attempt.details["passkeyProfile"] = decision.profile.name if decision.profile else None
