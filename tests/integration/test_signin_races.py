@@ -139,3 +139,20 @@ def test_a_sign_in_marker_serves_once(client: Any, settings: Settings, db: Datab
     responses = race(settings, db, lambda c: c.get(back, follow_redirects=False), cookies=dict(client.cookies))
     assert sorted(r.status_code for r in responses) == [302] + [303] * (RACERS - 1), [r.text for r in responses]
     assert all(r.headers["location"].startswith("/signin?") for r in responses if r.status_code == 303)
+
+
+def test_racing_wrong_passes_are_all_counted(settings: Settings, db: Database) -> None:
+    """Refusals of a guessable secret are logged before the next guess counts: with one failure left before the
+    limit, racing wrong guesses get one wrong-pass answer and the rest are locked out (SQLite's write lock
+    serialises them; on PostgreSQL guesses that arrive together may each still see the same count)."""
+    make_user(db, "rob@example.com")
+    with TestClient(create_app(settings, db), base_url=ORIGIN, headers={"origin": ORIGIN}) as client:
+        for _ in range(settings.tap_failures_per_user - 1):
+            client.post("/api/signin/tap", json={"username": "rob@example.com", "temporaryAccessPass": "WRONGPASS"})
+    responses = race(settings, db, lambda c: c.post(
+        "/api/signin/tap", json={"username": "rob@example.com", "temporaryAccessPass": "WRONGPASS"}))
+    codes = sorted(r.json()["error"]["code"] for r in responses)
+    if db.engine.dialect.name == "sqlite":
+        assert codes == sorted([errors.TAP_INVALID.name] + [errors.TOO_MANY_ATTEMPTS.name] * (RACERS - 1))
+    else:
+        assert set(codes) <= {errors.TAP_INVALID.name, errors.TOO_MANY_ATTEMPTS.name}

@@ -197,3 +197,18 @@ def test_registration_hints_point_device_bound_only_users_to_security_keys() -> 
     assert registration_hints(POLICY, member(SALES)) == ()
     assert registration_hints(POLICY, member(ADMINS, SALES)) == ()
     assert registration_hints(POLICY, member()) == ()
+
+
+targets_st = st.sampled_from([Target(ALL_USERS), Target("u-1", "user"), Target("u-2", "user"), Target(SALES)])
+
+
+@given(st.lists(targets_st, max_size=3), st.lists(targets_st, max_size=2), kinds)
+def test_a_policy_that_names_no_group_decides_the_same_whatever_the_groups(
+    include: list[Target], exclude: list[Target], kind: PasskeyType
+) -> None:
+    # A sign-in skips reading the user's groups when the policy names none (passkeys.enforcement.member).
+    policy = Fido2Policy(include_targets=tuple(include), exclude_targets=tuple(exclude))
+    assert policy.names_groups == any(t.id == SALES for t in (*include, *exclude))
+    if not policy.names_groups:
+        with_groups = decide(policy, member(SALES, ADMINS), facts(kind), Ceremony.SIGN_IN)
+        assert with_groups == decide(policy, member(), facts(kind), Ceremony.SIGN_IN)

@@ -69,6 +69,12 @@ class Fido2Policy:
     def profile(self, profile_id: str) -> PasskeyProfile | None:
         return next((p for p in self.profiles if p.id == profile_id.lower()), None)
 
+    @property
+    def names_groups(self) -> bool:
+        """Whether a member's groups can change a decision: some target is a group (not all users, not a user)."""
+        targets = (*self.include_targets, *self.exclude_targets)
+        return any(t.id != ALL_USERS and t.target_type != "user" for t in targets)
+
 
 @dataclass(frozen=True, slots=True)
 class Member:

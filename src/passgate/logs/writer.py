@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from ..context import RequestContext
 from ..core import user_agents
 from ..core.errors import PassgateError
-from ..store.tables import DirectoryAudit, SignIn, User
+from ..store.tables import DirectoryAudit, SignIn, User, new_id
 
 PREVIOUSLY_SATISFIED = "Previously satisfied"
 PRIMARY_AUTHENTICATION = "Primary authentication"
@@ -78,53 +79,82 @@ def authentication_step(
     }
 
 
+def _derived(method: str | None, detail: str | None, at: datetime, error_code: int, reason: str | None
+             ) -> dict[str, Any]:
+    return authentication_step(method, detail, at, error_code == 0, reason if error_code else None)
+
+
 def derived_step(entry: SignIn) -> dict[str, Any]:
     """The one step an entry stands for when its writer gave none (and for entries older than steps)."""
-    return authentication_step(
-        entry.authentication_method, entry.authentication_method_detail, entry.created_at,
-        entry.error_code == 0, entry.failure_reason if entry.error_code else None,
-    )
+    return _derived(entry.authentication_method, entry.authentication_method_detail, entry.created_at,
+                    entry.error_code, entry.failure_reason)
 
 
-def record_sign_in(
-    session: Session, ctx: RequestContext, attempt: SignInAttempt, error: PassgateError | None = None
-) -> SignIn:
+@dataclass(frozen=True, slots=True)
+class LoggedSignIn:
+    """A written sign-in log entry, as its writer gets it back (the row is not loaded into the session)."""
+
+    id: str
+
+
+# Built once: the log entry is written on every sign-in and every refusal, without the ORM's unit of work.
+_INSERT_SIGN_IN = insert(SignIn.__table__)
+
+
+def sign_in_entry(ctx: RequestContext, attempt: SignInAttempt, error: PassgateError | None = None) -> dict[str, Any]:
+    """The log entry's columns. Taken while the attempt's user is loaded: a refused attempt's transaction is
+    rolled back (which expires the user) before its entry is written in a new one."""
     if attempt.conditional_access_status not in CONDITIONAL_ACCESS_STATUSES:
         raise ValueError(f"conditionalAccessStatus {attempt.conditional_access_status!r} is not a Graph value")
     if attempt.authentication_requirement not in (SINGLE_FACTOR, MULTI_FACTOR):
         raise ValueError(f"authenticationRequirement {attempt.authentication_requirement!r} is not a Graph value")
     user = attempt.user
     device = user_agents.describe(ctx.user_agent)
-    entry = SignIn(
-        created_at=ctx.now,
-        user_id=user.id if user else None,
-        user_principal_name=user.user_principal_name if user else attempt.user_principal_name,
-        user_display_name=user.display_name if user else None,
-        app_id=attempt.app_id,
-        app_display_name=attempt.app_display_name,
-        ip_address=ctx.ip_address,
-        user_agent=ctx.user_agent,
-        correlation_id=ctx.correlation_id,
-        error_code=error.code.number if error else 0,
-        failure_reason=error.message if error else None,
-        authentication_method=attempt.method or None,  # none yet: refused before any authentication
-        authentication_method_detail=attempt.method_detail,
-        details=attempt.details,
-        conditional_access_status=attempt.conditional_access_status,
-        applied_policies=list(attempt.applied_policies),
-        authentication_requirement=attempt.authentication_requirement,
-        is_interactive=attempt.is_interactive,
-        client_app_used=attempt.client_app_used,
-        authentication_protocol=attempt.authentication_protocol,
-        session_id=attempt.session_id or attempt.details.get("sessionId"),
-        resource_id=attempt.resource_id or attempt.app_id,
-        resource_display_name=attempt.resource_display_name or attempt.app_display_name,
-        operating_system=device.operating_system,
-        browser=device.browser[:64] if device.browser else None,
-    )
-    entry.authentication_details = list(attempt.authentication_details) or [derived_step(entry)]
-    session.add(entry)
-    return entry
+    method = attempt.method or None  # none yet: refused before any authentication
+    error_code = error.code.number if error else 0
+    reason = error.message if error else None
+    return {
+        "id": new_id(),
+        "created_at": ctx.now,
+        "user_id": user.id if user else None,
+        "user_principal_name": user.user_principal_name if user else attempt.user_principal_name,
+        "user_display_name": user.display_name if user else None,
+        "app_id": attempt.app_id,
+        "app_display_name": attempt.app_display_name,
+        "ip_address": ctx.ip_address,
+        "user_agent": ctx.user_agent,
+        "correlation_id": ctx.correlation_id,
+        "error_code": error_code,
+        "failure_reason": reason,
+        "authentication_method": method,
+        "authentication_method_detail": attempt.method_detail,
+        "details": attempt.details,
+        "conditional_access_status": attempt.conditional_access_status,
+        "applied_policies": list(attempt.applied_policies),
+        "authentication_details": list(attempt.authentication_details)
+        or [_derived(method, attempt.method_detail, ctx.now, error_code, reason)],
+        "authentication_requirement": attempt.authentication_requirement,
+        "is_interactive": attempt.is_interactive,
+        "client_app_used": attempt.client_app_used,
+        "authentication_protocol": attempt.authentication_protocol,
+        "session_id": attempt.session_id or attempt.details.get("sessionId"),
+        "resource_id": attempt.resource_id or attempt.app_id,
+        "resource_display_name": attempt.resource_display_name or attempt.app_display_name,
+        "operating_system": device.operating_system,
+        "browser": device.browser[:64] if device.browser else None,
+    }
+
+
+def write_sign_in(session: Session, entry: dict[str, Any]) -> LoggedSignIn:
+    """Write an entry made by `sign_in_entry` on the session's transaction."""
+    session.connection().execute(_INSERT_SIGN_IN, entry)
+    return LoggedSignIn(entry["id"])
+
+
+def record_sign_in(
+    session: Session, ctx: RequestContext, attempt: SignInAttempt, error: PassgateError | None = None
+) -> LoggedSignIn:
+    return write_sign_in(session, sign_in_entry(ctx, attempt, error))
 
 
 def _initiated_by(ctx: RequestContext) -> dict[str, Any]:

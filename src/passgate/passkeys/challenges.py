@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 from webauthn.helpers import generate_challenge
 
 from ..context import RequestContext
@@ -20,6 +20,30 @@ from ..store.tables import Challenge
 # sign-in on the hot path, and stale rows are harmless (a challenge is looked up by its own value,
 # and its expiry is checked when it is used).
 SWEEP_EVERY = 64
+
+
+_TABLE = Challenge.__table__
+_INSERT = insert(_TABLE)
+# The claim is one round trip: it matches only a live challenge of this browser and purpose, so a refused
+# claim changes nothing; the row is read again only to say why it was refused.
+_CLAIM = (
+    update(_TABLE)
+    .where(_TABLE.c.challenge == bindparam("value"), _TABLE.c.used_at.is_(None),
+           _TABLE.c.binding == bindparam("bound_to"), _TABLE.c.purpose == bindparam("wanted"),
+           _TABLE.c.expires_at > bindparam("now"))
+    .values(used_at=bindparam("now"))
+    .returning(_TABLE.c.challenge, _TABLE.c.user_id)
+)
+_FIND = select(_TABLE.c.binding, _TABLE.c.purpose, _TABLE.c.used_at, _TABLE.c.expires_at).where(
+    _TABLE.c.challenge == bindparam("value"))
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A challenge just used: its value and the account it was issued for (None: any)."""
+
+    challenge: bytes
+    user_id: str | None
 
 
 def binding_of(token: str) -> str:
@@ -35,35 +59,24 @@ def issue(
     if secrets.randbelow(SWEEP_EVERY) == 0:
         session.execute(delete(Challenge).where(Challenge.expires_at < ctx.now - timedelta(hours=1)))
     value = value or generate_challenge()
-    session.add(
-        Challenge(
-            challenge=value,
-            binding=binding,
-            purpose=purpose,
-            user_id=user_id,
-            expires_at=ctx.now + timedelta(seconds=seconds),
-        )
-    )
+    session.connection().execute(_INSERT, {
+        "challenge": value, "binding": binding, "purpose": purpose, "user_id": user_id,
+        "expires_at": ctx.now + timedelta(seconds=seconds), "used_at": None,
+    })
     return value
 
 
-def consume(session: Session, ctx: RequestContext, binding: str, purpose: str, value: bytes) -> Challenge:
+def consume(session: Session, ctx: RequestContext, binding: str, purpose: str, value: bytes) -> Claimed:
     """Mark the challenge used (atomically, so two racing requests cannot both pass) and return it."""
-    row = session.get(Challenge, value)
+    conn = session.connection()
+    claimed = conn.execute(_CLAIM, {"value": value, "bound_to": binding, "wanted": purpose, "now": ctx.now}).first()
+    if claimed is not None:
+        return Claimed(claimed.challenge, claimed.user_id)
+    row = conn.execute(_FIND, {"value": value}).first()
     if row is None or row.binding != binding or row.purpose != purpose:
         raise PassgateError(errors.CHALLENGE_NOT_FOUND)
     if row.used_at is not None:
         raise PassgateError(errors.CHALLENGE_ALREADY_USED)
     if row.expires_at <= ctx.now:
         raise PassgateError(errors.CHALLENGE_EXPIRED)
-    claimed = session.execute(
-        update(Challenge)
-        .where(Challenge.challenge == value, Challenge.used_at.is_(None))
-        .values(used_at=ctx.now)
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        raise PassgateError(errors.CHALLENGE_ALREADY_USED)
-    # The UPDATE above already stored it; set as committed so that the flush does not write it again.
-    set_committed_value(row, "used_at", ctx.now)
-    return row
+    raise PassgateError(errors.CHALLENGE_ALREADY_USED)  # live when read again: a racing request claimed it

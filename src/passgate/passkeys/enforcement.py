@@ -28,7 +28,11 @@ def facts(passkey: Passkey) -> policy.PasskeyFacts:
     return policy.PasskeyFacts(passkey.aaguid, kind, passkey.attestation_level == "attested")
 
 
-def member(session: Session, user_id: str) -> policy.Member:
+def member(session: Session, user_id: str, fido2: policy.Fido2Policy | None = None) -> policy.Member:
+    """The user as the policy sees them. With `fido2`, their groups are read only when it names a group (on a
+    sign-in, the default policy for all users saves the query)."""
+    if fido2 is not None and not fido2.names_groups:
+        return policy.Member(user_id)
     groups = frozenset(session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user_id)))
     return policy.Member(user_id, groups)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,9 +20,22 @@ from . import ceremonies, challenges, enforcement, trust
 
 REGISTER = "register"
 
+_PASSKEYS = Passkey.__table__
+# Built once: every passkey sign-in stores the new counter, backup state and time of use, in one statement.
+_USED = (
+    update(_PASSKEYS).where(_PASSKEYS.c.id == bindparam("passkey_id"))
+    .values(sign_count=bindparam("count"), backup_state=bindparam("backed_up"), last_used_at=bindparam("at"))
+)
+
 
 def of_user(session: Session, user_id: str) -> list[Passkey]:
     return list(session.scalars(select(Passkey).where(Passkey.user_id == user_id).order_by(Passkey.created_at)))
+
+
+def used(session: Session, passkey_id: str, sign_count: int, backup_state: bool, at: datetime) -> None:
+    """A sign-in used this passkey (the loaded row is left as it was: nothing of it is flushed)."""
+    session.connection().execute(
+        _USED, {"passkey_id": passkey_id, "count": sign_count, "backed_up": backup_state, "at": at})
 
 
 def stored(passkeys: list[Passkey]) -> list[ceremonies.StoredCredential]:

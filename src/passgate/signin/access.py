@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from .. import conditional_access as ca
@@ -63,16 +64,23 @@ class Refused(PassgateError):
         self.attempt = attempt
 
 
+# Built once, as it runs on every sign-in from an app: the record and its app in one round trip.
+_PENDING_APP = (
+    select(PendingAuthorization.binding, PendingAuthorization.used_at, PendingAuthorization.expires_at,
+           App.app_id, App.display_name)
+    .join(App, App.id == PendingAuthorization.app_id)
+    .where(PendingAuthorization.id_hash == bindparam("id_hash"))
+)
+
+
 def pending_target(session: Session, marker: str | None, binding: str, now: datetime) -> Target:
     """The app of this browser's live pending authorization (`marker` as carried back to the sign-in page),
     or the sign-in portal. Only the app is taken from the record; what it requires is evaluated afresh."""
     if marker and len(marker) <= 128:
-        row = session.get(PendingAuthorization, hashlib.sha256(marker.encode()).hexdigest())
+        row = session.execute(_PENDING_APP, {"id_hash": hashlib.sha256(marker.encode()).hexdigest()}).first()
         if row is not None and row.used_at is None and row.expires_at > now \
                 and secrets.compare_digest(row.binding, binding):
-            app = registrations.by_object_id(session, row.app_id)
-            if app is not None:
-                return Target(app.app_id, app.display_name)
+            return Target(row.app_id, row.display_name)
     return PORTAL
 
 
@@ -168,13 +176,15 @@ class Offer:
     reason: str = ""
 
 
-def step_up_offer(session: Session, ctx: RequestContext, token: str | None, user: User, target: Target
-                  ) -> Offer | None:
-    """When this browser's session (of this same user) must step up for `target`: only the methods that help
-    meet the requirement. None: no step-up under way, everything the user has is offered."""
+def step_up_offer(session: Session, ctx: RequestContext, token: str | None, user: User, marker: str | None,
+                  binding: str) -> Offer | None:
+    """When this browser's session (of this same user) must step up for the app of `marker` (see
+    `pending_target`): only the methods that help meet the requirement. None: no step-up under way, everything
+    the user has is offered."""
     found = sessions.current(session, token, ctx.now)
     if found is None or found[1].id != user.id:
-        return None
+        return None  # without such a session, which app the sign-in is for is not even read
+    target = pending_target(session, marker, binding, ctx.now)
     decision = decide(session, ctx, user.id, sessions.evidence_of(session, found[0]), target)
     if decision.outcome is not Outcome.STEP_UP:
         return None

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from ..config import Settings
@@ -24,7 +25,14 @@ from ..core import legacy_methods as legacy_rules
 from ..core import tap as tap_rules
 from ..core.errors import ErrorCode, PassgateError
 from ..core.values import MethodMode, UsabilityReason
-from ..logs.writer import PREVIOUSLY_SATISFIED, SignInAttempt, authentication_step, record_sign_in
+from ..logs.writer import (
+    PREVIOUSLY_SATISFIED,
+    SignInAttempt,
+    authentication_step,
+    record_sign_in,
+    sign_in_entry,
+    write_sign_in,
+)
 from ..methods_policy import fido2_policy_of, tap_policy_of
 from ..passkeys import ceremonies, challenges, enforcement, registry
 from ..store.db import Database
@@ -90,11 +98,40 @@ def run_attempt(
     body: Callable[[Session, SignInAttempt], T],
     log_success: bool = True,
 ) -> T:
-    """Run one sign-in attempt (or one step of it); on refusal, log it with what was learnt, commit, and
-    re-raise. A step that is not itself a sign-in (identify, request options) logs only refusals."""
+    """Run one sign-in attempt (or one step of it); on refusal, log it with what was learnt and re-raise, with
+    nothing else of the attempt kept. A step that is not itself a sign-in (identify, request options) logs only
+    refusals."""
+    attempt = SignInAttempt(method=method)
+    if method in _WRONG_GUESSES:
+        return _counted_attempt(db, ctx, attempt, body, log_success)
+    entry: dict[str, Any] | None = None
+    try:
+        with db.transaction(write=True) as session:  # every attempt writes: the log entry if nothing else
+            try:
+                result = body(session, attempt)
+            except PassgateError as exc:
+                # Taken now, while the user is loaded: the rollback expires it.
+                entry = sign_in_entry(ctx, attempt, exc)
+                raise
+            if log_success:
+                record_sign_in(session, ctx, attempt, attempt.interrupted)
+            return result
+    except PassgateError:
+        if entry is None:
+            raise
+        # Nothing the refused attempt did survives (no savepoint on the way to a success); only its entry stays.
+        with db.transaction(write=True) as session:
+            write_sign_in(session, entry)
+        raise
+
+
+def _counted_attempt(db: Database, ctx: RequestContext, attempt: SignInAttempt,
+                     body: Callable[[Session, SignInAttempt], T], log_success: bool) -> T:
+    """An attempt with a guessable secret (pass, password, code), whose refusals the rate limit counts from the
+    log: a refusal is logged in the attempt's own transaction (a savepoint undoes the rest), so on SQLite, whose
+    write lock serialises attempts, the next guess counts it."""
     failure: PassgateError | None = None
-    with db.transaction(write=True) as session:  # every attempt writes: the log entry if nothing else
-        attempt = SignInAttempt(method=method)
+    with db.transaction(write=True) as session:
         try:
             with session.begin_nested():
                 result = body(session, attempt)
@@ -107,10 +144,26 @@ def run_attempt(
     raise failure
 
 
-def _enabled_user(session: Session, upn: str, attempt: SignInAttempt | None = None) -> User:
+# Built once: these run on every sign-in.
+_USER_BY_UPN = select(User).where(User.user_principal_name == bindparam("upn"))
+# The account and its passkeys' credentials (in registration order) in one round trip.
+_USER_AND_CREDENTIALS = (
+    select(User, Passkey.id, Passkey.credential_id, Passkey.transports)
+    .outerjoin(Passkey, Passkey.user_id == User.id)
+    .where(User.user_principal_name == bindparam("upn"))
+    .order_by(Passkey.created_at)
+)
+_PASSKEY_AND_USER = (
+    select(Passkey, User).join(User, User.id == Passkey.user_id).where(Passkey.credential_id == bindparam("raw_id"))
+)
+
+
+def _user_named(session: Session, name: str) -> User | None:
+    return session.scalar(_USER_BY_UPN, {"upn": name})
+
+
+def _require_enabled(name: str, user: User | None, attempt: SignInAttempt | None) -> User:
     """The account for a typed username (noted on the attempt, for its log entry), if it may sign in."""
-    name = upn.strip().lower()
-    user = session.scalar(select(User).where(User.user_principal_name == name))
     if attempt is not None:
         attempt.user_principal_name, attempt.user = name, user
     if user is None:
@@ -118,6 +171,11 @@ def _enabled_user(session: Session, upn: str, attempt: SignInAttempt | None = No
     if not user.account_enabled:
         raise PassgateError(errors.USER_DISABLED)
     return user
+
+
+def _enabled_user(session: Session, upn: str, attempt: SignInAttempt | None = None) -> User:
+    name = upn.strip().lower()
+    return _require_enabled(name, _user_named(session, name), attempt)
 
 
 def identify(session: Session, ctx: RequestContext, upn: str, session_token: str | None = None,
@@ -133,8 +191,7 @@ def identify(session: Session, ctx: RequestContext, upn: str, session_token: str
         methods.append(TAP)
     if passwords.usable(session, user):
         methods.append(PASSWORD)
-    offer = access.step_up_offer(session, ctx, session_token, user,
-                                 access.pending_target(session, marker, binding, ctx.now))
+    offer = access.step_up_offer(session, ctx, session_token, user, marker, binding)
     if offer is None:
         return user, methods, None
     return user, [m for m in methods if m in offer.methods], offer.reason
@@ -158,14 +215,14 @@ def passkey_options(
         user_id = None
         allowed: list[ceremonies.StoredCredential] = []
         if upn:
-            user = _enabled_user(session, upn, attempt)
+            name = upn.strip().lower()
+            rows = session.execute(_USER_AND_CREDENTIALS, {"upn": name}).all()
+            user = _require_enabled(name, rows[0][0] if rows else None, attempt)
             user_id = user.id
-            passkeys = registry.of_user(session, user.id)
-            offer = access.step_up_offer(session, ctx, session_token, user,
-                                         access.pending_target(session, marker, binding, ctx.now))
-            if offer is not None:
-                passkeys = [p for p in passkeys if p.id in offer.passkey_ids]
-            allowed = registry.stored(passkeys)
+            offer = access.step_up_offer(session, ctx, session_token, user, marker, binding)
+            allowed = [ceremonies.StoredCredential(credential_id, list(transports or []))
+                       for _, passkey_id, credential_id, transports in rows
+                       if passkey_id is not None and (offer is None or passkey_id in offer.passkey_ids)]
         challenge = challenges.issue(session, ctx, binding, AUTHENTICATE, settings.challenge_seconds, user_id)
         return ceremonies.authentication_options(settings, challenge, allowed)
 
@@ -178,11 +235,10 @@ def _passkey_body(
     def body(session: Session, attempt: SignInAttempt) -> SignedIn:
         assertion = ceremonies.parse_assertion(settings, credential)
         row = challenges.consume(session, ctx, binding, AUTHENTICATE, assertion.client_data.challenge)
-        passkey = session.scalar(select(Passkey).where(Passkey.credential_id == assertion.credential.raw_id))
-        if passkey is None:
+        found = session.execute(_PASSKEY_AND_USER, {"raw_id": assertion.credential.raw_id}).first()
+        if found is None:
             raise PassgateError(errors.CREDENTIAL_NOT_FOUND)
-        user = session.get(User, passkey.user_id)
-        assert user is not None
+        passkey, user = found
         attempt.user = user
         attempt.method = registry.method_label(passkey)
         attempt.method_detail = registry.describe(passkey)
@@ -204,16 +260,15 @@ def _passkey_body(
         model_refused = enforcement.model_refusal(passkey)
         if model_refused is not None:
             raise PassgateError(*model_refused)
-        decision = policy.decide(fido2_policy_of(session), enforcement.member(session, user.id),
-                                 enforcement.facts(passkey), policy.Ceremony.SIGN_IN)
+        fido2 = fido2_policy_of(session)
+        decision = policy.decide(fido2, enforcement.member(session, user.id, fido2), enforcement.facts(passkey),
+                                 policy.Ceremony.SIGN_IN)
         if not decision.allowed:
             raise PassgateError(decision.refusal or errors.FIDO2_NOT_ENABLED_FOR_USER, decision.explanation)
         attempt.details["passkeyProfile"] = decision.profile.name if decision.profile else None
         access.check_ceremony(session, ctx, attempt, user, access.pending_target(session, marker, binding, ctx.now),
                               [MethodMode.FIDO2], passkey)
-        passkey.sign_count = new_count
-        passkey.backup_state = assertion.auth_data.flags.bs
-        passkey.last_used_at = ctx.now
+        registry.used(session, passkey.id, new_count, assertion.auth_data.flags.bs, ctx.now)
         # RFC 8176: a hardware-protected key only when attested and device-bound (it cannot leave the device).
         hardware = passkey.attestation_level == "attested" and not passkey.backup_eligible
         amr = ["hwk" if hardware else "swk", "user", "mfa"]
@@ -269,7 +324,7 @@ def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str,
                 binding: str = "", marker: str | None = None) -> SignedIn:
     def body(session: Session, attempt: SignInAttempt) -> SignedIn:
         attempt.user_principal_name = upn.strip().lower()
-        user = session.scalar(select(User).where(User.user_principal_name == attempt.user_principal_name))
+        user = _user_named(session, attempt.user_principal_name)
         attempt.user = user
         _refuse_if_rate_limited(session, ctx, settings, TAP_LABEL, user, errors.TOO_MANY_ATTEMPTS)
         if user is None:
@@ -292,7 +347,8 @@ def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str,
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 raise PassgateError(errors.TAP_ALREADY_USED)
-            row.used_at = ctx.now
+            # Stored by the UPDATE above: as committed, so that the flush does not write it again.
+            set_committed_value(row, "used_at", ctx.now)
         end = tap_rules.session_end(state, ctx.now, ctx.now + timedelta(minutes=settings.session_minutes))
         mode = MethodMode.TAP_ONE_TIME if row.is_usable_once else MethodMode.TAP_MULTI_USE
         attempt.details = {"temporaryAccessPassId": row.id, "isUsableOnce": row.is_usable_once}
@@ -324,7 +380,7 @@ def password_sign_in(
 
     def body(session: Session, attempt: SignInAttempt) -> SignedIn | SecondStepRequired:
         attempt.user_principal_name = upn.strip().lower()
-        user = session.scalar(select(User).where(User.user_principal_name == attempt.user_principal_name))
+        user = _user_named(session, attempt.user_principal_name)
         attempt.user = user
         _refuse_if_rate_limited(session, ctx, settings, PASSWORD_LABEL, user, errors.TOO_MANY_WRONG_SECRETS)
         if user is None:

@@ -7,15 +7,26 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..context import RequestContext
 from ..core.values import Evidence, MethodMode, PasskeyEvidence
-from ..store.tables import BrowserSession, Passkey, User
+from ..store.tables import BrowserSession, Passkey, User, new_id
 
 COOKIE = "passgate_session"
 AGENT_COOKIE = "passgate_agent"
+
+
+# Built once: a session is started on every sign-in, without the ORM's unit of work.
+_INSERT = insert(BrowserSession.__table__)
+
+
+# One round trip for both, built once: this runs on every authorize request and every signed-in page.
+_CURRENT = (
+    select(BrowserSession, User).join(User, User.id == BrowserSession.user_id)
+    .where(BrowserSession.token_hash == bindparam("digest"))
+)
 
 
 def token_hash(token: str) -> str:
@@ -36,12 +47,11 @@ def start(
     token = secrets.token_urlsafe(32)
     if modes is None:
         modes = [MethodMode.FIDO2] if method == "passkey" else [MethodMode.TAP_MULTI_USE]
-    session.add(
-        BrowserSession(
-            token_hash=token_hash(token), user_id=user.id, auth_time=ctx.now, expires_at=expires_at,
-            method=method, amr=amr, passkey_id=passkey_id, auth_methods=[m.value for m in modes],
-        )
-    )
+    session.connection().execute(_INSERT, {
+        "id": new_id(), "token_hash": token_hash(token), "user_id": user.id, "auth_time": ctx.now,
+        "expires_at": expires_at, "method": method, "amr": amr, "passkey_id": passkey_id,
+        "auth_methods": [m.value for m in modes], "ended_at": None,
+    })
     return token
 
 
@@ -67,11 +77,7 @@ def current(session: Session, token: str | None, now: datetime) -> tuple[Browser
     """The live session for this cookie, or None when absent, ended, expired or its user disabled."""
     if not token:
         return None
-    # One round trip for both: this runs on every authorize request and every signed-in page.
-    found = session.execute(
-        select(BrowserSession, User).join(User, User.id == BrowserSession.user_id)
-        .where(BrowserSession.token_hash == token_hash(token))
-    ).first()
+    found = session.execute(_CURRENT, {"digest": token_hash(token)}).first()
     if found is None:
         return None
     row, user = found

@@ -31,11 +31,6 @@ def by_client_id(session: Session, client_id: str) -> App | None:
     )
 
 
-def by_object_id(session: Session, object_id: str) -> App | None:
-    """The registration by its own id (`apps.id`, what other rows refer to)."""
-    return config_cache.cached(session, ("app object", object_id), lambda s: _snapshot(s.get(App, object_id)))
-
-
 def secrets_of(session: Session, app_pk: str) -> tuple[tuple[str, datetime | None], ...]:
     """(SHA-256 hash, expiry) of each of the app's client secrets."""
     return config_cache.cached(session, ("app secrets", app_pk), lambda s: tuple(
