@@ -181,7 +181,8 @@ async def drive(args: argparse.Namespace, server: Server, meter: CpuMeter, floor
     print(f"  registrations: {reg.per_s:.1f}/s wall, {reg.per_core_s:.1f}/s per server core")
     print(f"  refreshes: {refresh.per_s:.1f}/s wall, {refresh.per_core_s:.1f}/s per server core")
     print(f"  HTTP floor: {floor_step.server_cpu_ms_per_op:.2f} ms server CPU per request without database "
-          f"(x5 requests = {5 * floor_step.server_cpu_ms_per_op:.2f} ms of each sign-in)")
+          f"(x{len(best.latency_ms)} requests = {len(best.latency_ms) * floor_step.server_cpu_ms_per_op:.2f} ms "
+          f"of each sign-in)")
     print(f"  RSS per worker after the run: {', '.join(f'{m:.0f} MB' for m in rss)}")
     print(f"  errors: {s['errors']}")
     return report

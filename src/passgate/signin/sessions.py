@@ -23,10 +23,16 @@ _INSERT = insert(BrowserSession.__table__)
 
 
 # One round trip for both, built once: this runs on every authorize request and every signed-in page.
+# The session's passkey comes along, so that evidence_of (Conditional Access at every authorize) finds it in the
+# identity map without another round trip. The identity map holds objects weakly: _HELD keeps it there.
 _CURRENT = (
-    select(BrowserSession, User).join(User, User.id == BrowserSession.user_id)
+    select(BrowserSession, User, Passkey).join(User, User.id == BrowserSession.user_id)
+    .outerjoin(Passkey, Passkey.id == BrowserSession.passkey_id)
     .where(BrowserSession.token_hash == bindparam("digest"))
 )
+
+
+_HELD = "passgate.sessions.held"  # session.info: objects kept alive as long as the Session
 
 
 def token_hash(token: str) -> str:
@@ -80,7 +86,9 @@ def current(session: Session, token: str | None, now: datetime) -> tuple[Browser
     found = session.execute(_CURRENT, {"digest": token_hash(token)}).first()
     if found is None:
         return None
-    row, user = found
+    row, user, passkey = found
+    if passkey is not None:
+        session.info.setdefault(_HELD, []).append(passkey)
     if row.ended_at is not None or row.expires_at <= now or not user.account_enabled:
         return None
     return row, user
