@@ -139,5 +139,7 @@ def test_what_it_cannot_run_exactly_is_refused(db: Database) -> None:
     defaults = Prepared(insert(T).values(created_at=bindparam("at"), correlation_id=bindparam("c")))
     with pytest.raises(Unsupported):
         defaults.plan(dialect)  # the id and other Python-side defaults would not be applied
+    with db.transaction() as s, pytest.raises(Unsupported):
+        Prepared(update(T).values(error_code=1)).first(s, {})  # no rows to read: run() it
     with pytest.raises(exc.ArgumentError), db.transaction(write=True) as s:
         _INSERT.run(s, {k: v for k, v in entry("partial").items() if k != "details"})

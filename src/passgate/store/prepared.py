@@ -103,14 +103,12 @@ class Prepared:
             cursor.close()
 
     def all(self, session: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        plan, cursor = self._execute(session, params)
+        plan, cursor = self._execute(session, params, rows=True)
         try:
             fetched = cursor.fetchall()
         finally:
             cursor.close()
-        if plan.row is None:
-            raise Unsupported("this statement returns no rows")
-        make = plan.row._make  # type: ignore[attr-defined]
+        make = plan.row._make  # type: ignore[union-attr]
         results = plan.results
         if not any(results):
             return [make(r) for r in fetched]
@@ -124,10 +122,12 @@ class Prepared:
         row = self.first(session, params)
         return row[0] if row is not None else None
 
-    def _execute(self, session: Session, params: Mapping[str, Any]) -> tuple[_Plan, Any]:
+    def _execute(self, session: Session, params: Mapping[str, Any], rows: bool = False) -> tuple[_Plan, Any]:
         connection = session.connection()
         dialect = connection.dialect
         plan = self.plan(dialect)
+        if rows and plan.row is None:
+            raise Unsupported("this statement returns no rows: use run")
         parameters = plan.parameters(params)
         driver = connection.connection.driver_connection
         assert driver is not None
