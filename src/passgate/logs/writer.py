@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from ..context import RequestContext
 from ..core import user_agents
 from ..core.errors import PassgateError
+from ..store.prepared import Prepared
 from ..store.tables import DirectoryAudit, SignIn, User, new_id
 
 PREVIOUSLY_SATISFIED = "Previously satisfied"
@@ -98,7 +99,7 @@ class LoggedSignIn:
 
 
 # Built once: the log entry is written on every sign-in and every refusal, without the ORM's unit of work.
-_INSERT_SIGN_IN = insert(SignIn.__table__)
+_INSERT_SIGN_IN = Prepared(insert(SignIn.__table__))
 
 
 def sign_in_entry(ctx: RequestContext, attempt: SignInAttempt, error: PassgateError | None = None) -> dict[str, Any]:
@@ -147,7 +148,7 @@ def sign_in_entry(ctx: RequestContext, attempt: SignInAttempt, error: PassgateEr
 
 def write_sign_in(session: Session, entry: dict[str, Any]) -> LoggedSignIn:
     """Write an entry made by `sign_in_entry` on the session's transaction."""
-    session.connection().execute(_INSERT_SIGN_IN, entry)
+    _INSERT_SIGN_IN.run(session, entry)
     return LoggedSignIn(entry["id"])
 
 

@@ -32,6 +32,7 @@ from ..core.errors import ErrorCode, PassgateError
 from ..logs.writer import PREVIOUSLY_SATISFIED, SignInAttempt, record_sign_in
 from ..signin import access, flow, sessions
 from ..store import registrations
+from ..store.prepared import Prepared
 from ..store.tables import App, BrowserSession, PendingAuthorization, User
 from . import clients, grants
 
@@ -134,7 +135,7 @@ class Outcome:
 
 # Built once, as Core statements on the table (no ORM unit of work): every authorize request runs them.
 _PENDING = PendingAuthorization.__table__
-_CLAIM_PENDING = (
+_CLAIM_PENDING = Prepared(
     update(_PENDING)
     .where(_PENDING.c.id_hash == bindparam("marker_hash"), _PENDING.c.used_at.is_(None),
            _PENDING.c.expires_at > bindparam("now"), _PENDING.c.app_id == bindparam("for_app"),
@@ -142,8 +143,8 @@ _CLAIM_PENDING = (
            _PENDING.c.binding == bindparam("browser"), _PENDING.c.created_at < bindparam("auth_time"))
     .values(used_at=bindparam("now"))
 )
-_SWEEP_PENDING = delete(_PENDING).where(_PENDING.c.expires_at <= bindparam("now"))
-_INSERT_PENDING = insert(_PENDING)
+_SWEEP_PENDING = Prepared(delete(_PENDING).where(_PENDING.c.expires_at <= bindparam("now")))
+_INSERT_PENDING = Prepared(insert(_PENDING))
 # Expired pending authorizations are swept by about one new one in this many (as passkeys/challenges.py does
 # for challenges): a sweep at every sign-in was a DELETE on the hot path, and a stale row is harmless (it is
 # only looked up by its own marker, and its expiry is checked then).
@@ -156,9 +157,8 @@ def _claim_fresh(session: Session, value: str | None, binding: str, app: App, br
     session began after it was stored; one conditional UPDATE, so that it serves once even to racing requests."""
     if not value:
         return False
-    done = session.execute(_CLAIM_PENDING, {"marker_hash": grants.digest(value), "now": now, "for_app": app.id,
-                                            "browser": binding, "auth_time": browser.auth_time})
-    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+    return _CLAIM_PENDING.run(session, {"marker_hash": grants.digest(value), "now": now, "for_app": app.id,
+                                        "browser": binding, "auth_time": browser.auth_time}) == 1
 
 
 def decide(session: Session, settings: Settings, ctx: RequestContext, req: Request, cookie: str | None,
@@ -254,10 +254,10 @@ def remember_pending(session: Session, now: datetime, app: App, binding: str) ->
     """Store a pending authorization for this browser and app; returns the marker the way back carries."""
     # Expired ones go now and then, so the table stays about the size of the sign-ins under way.
     if secrets.randbelow(SWEEP_EVERY) == 0:
-        session.execute(_SWEEP_PENDING, {"now": now})
+        _SWEEP_PENDING.run(session, {"now": now})
     marker = secrets.token_urlsafe(32)
-    session.execute(_INSERT_PENDING, {"id_hash": grants.digest(marker), "binding": binding, "app_id": app.id,
-                                      "created_at": now, "expires_at": now + timedelta(seconds=FRESH_SECONDS),
+    _INSERT_PENDING.run(session, {"id_hash": grants.digest(marker), "binding": binding, "app_id": app.id,
+                                  "created_at": now, "expires_at": now + timedelta(seconds=FRESH_SECONDS),
                                       "used_at": None})
     return marker
 

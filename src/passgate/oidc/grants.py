@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from ..config import Settings
 from ..core.values import MethodMode
 from ..signin import flow
+from ..store.prepared import Prepared
 from ..store.tables import App, AuthorizationCode, BrowserSession, OAuthGrant, Passkey, RefreshToken, User
 from .keys import KeyRing
 
@@ -87,13 +88,13 @@ def user_can_reach(session: Session, user_id: str, acr: str) -> bool:
 
 
 # -- authorization codes ----------------------------------------------------------------------
-_INSERT_CODE = insert(_CODES)
+_INSERT_CODE = Prepared(insert(_CODES))
 
 
 def issue_code(session: Session, settings: Settings, now: datetime, app: App, browser: BrowserSession,
                redirect_uri: str, scope: str, nonce: str, challenge: str, method: str) -> str:
     code = secrets.token_urlsafe(32)
-    session.execute(_INSERT_CODE, {
+    _INSERT_CODE.run(session, {
         "code_hash": digest(code), "app_id": app.id, "user_id": browser.user_id, "session_id": browser.id,
         "redirect_uri": redirect_uri, "scope": scope, "nonce": nonce, "code_challenge": challenge,
         "code_challenge_method": method, "auth_time": browser.auth_time, "acr": acr_of(browser),
@@ -125,7 +126,7 @@ def find_code(session: Session, code: str) -> FoundCode | None:
 
 
 # The claim and the family it is exchanged for, in one statement: a code comes back only to revoke that family.
-_CLAIM_CODE = (
+_CLAIM_CODE = Prepared(
     update(_CODES).where(_CODES.c.code_hash == bindparam("claimed_hash"), _CODES.c.used_at.is_(None))
     .values(used_at=bindparam("now"), grant_id=bindparam("family"))
 )
@@ -133,12 +134,11 @@ _CLAIM_CODE = (
 
 def claim_code(session: Session, row: AuthorizationCode, now: datetime, grant_id: str) -> bool:
     """Mark the code used, for the family `grant_id`; False when another request used it first."""
-    done = session.execute(_CLAIM_CODE, {"claimed_hash": row.code_hash, "now": now, "family": grant_id})
-    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+    return _CLAIM_CODE.run(session, {"claimed_hash": row.code_hash, "now": now, "family": grant_id}) == 1
 
 
 # -- families and refresh tokens ---------------------------------------------------------------
-_REVOKE = (
+_REVOKE = Prepared(
     update(_GRANTS).where(_GRANTS.c.id == bindparam("family"), _GRANTS.c.revoked_at.is_(None))
     .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
 )
@@ -146,7 +146,7 @@ _REVOKE = (
 
 def revoke_family(session: Session, grant_id: str | None, now: datetime, reason: str) -> None:
     if grant_id:
-        session.execute(_REVOKE, {"family": grant_id, "now": now, "reason": reason})
+        _REVOKE.run(session, {"family": grant_id, "now": now, "reason": reason})
 
 
 def family_from_code(code: AuthorizationCode, browser_end: datetime | None, now: datetime) -> OAuthGrant:
@@ -161,12 +161,12 @@ def family_from_code(code: AuthorizationCode, browser_end: datetime | None, now:
     )
 
 
-_INSERT_GRANT = insert(_GRANTS)
+_INSERT_GRANT = Prepared(insert(_GRANTS))
 
 
 def store_family(session: Session, grant: OAuthGrant) -> None:
     """Insert a new family; the object stays out of the ORM session."""
-    session.execute(_INSERT_GRANT, {
+    _INSERT_GRANT.run(session, {
         "id": grant.id, "app_id": grant.app_id, "user_id": grant.user_id, "session_id": grant.session_id,
         "scope": grant.scope, "auth_time": grant.auth_time, "acr": grant.acr, "amr": grant.amr,
         "created_at": grant.created_at, "expires_at": grant.expires_at, "revoked_at": None, "revoked_reason": None,
@@ -199,7 +199,7 @@ def find_refresh(session: Session, token: str) -> RefreshToken | None:
     return session.get(RefreshToken, digest(token))
 
 
-_CLAIM_REFRESH = (
+_CLAIM_REFRESH = Prepared(
     update(_REFRESH)
     .where(_REFRESH.c.token_hash == bindparam("claimed_hash"), _REFRESH.c.used_at.is_(None),
            # Only for the app its family was issued to: another app's attempt leaves it unused.
@@ -213,7 +213,7 @@ _CLAIM_REFRESH = (
 def claim_refresh(session: Session, token: str, app_id: str, now: datetime) -> tuple[str, datetime] | None:
     """Mark the refresh token used if it is unused and of a family of this app (`App.id`), in one round trip:
     (its family id, its expiry), or None when it is unknown, another app's, or used already (see find_refresh)."""
-    found = session.execute(_CLAIM_REFRESH, {"claimed_hash": digest(token), "for_app": app_id, "now": now}).first()
+    found = _CLAIM_REFRESH.first(session, {"claimed_hash": digest(token), "for_app": app_id, "now": now})
     return (found[0], found[1]) if found is not None else None
 
 
@@ -235,7 +235,7 @@ def family_with_user(session: Session, grant_id: str) -> tuple[OAuthGrant, User 
     return grant, user, browser_id is not None and ended_at is None
 
 
-_INSERT_REFRESH = insert(_REFRESH)
+_INSERT_REFRESH = Prepared(insert(_REFRESH))
 
 
 # -- tokens -----------------------------------------------------------------------------------
@@ -282,8 +282,8 @@ def issue_tokens(session: Session, ring: KeyRing, settings: Settings, now: datet
     if "offline_access" in scopes:
         refresh = secrets.token_urlsafe(32)
         refresh_end = min(now + timedelta(minutes=settings.refresh_token_minutes), grant.expires_at)
-        session.execute(_INSERT_REFRESH, {"token_hash": digest(refresh), "grant_id": grant.id, "created_at": now,
-                                          "expires_at": refresh_end, "used_at": None})
+        _INSERT_REFRESH.run(session, {"token_hash": digest(refresh), "grant_id": grant.id, "created_at": now,
+                                      "expires_at": refresh_end, "used_at": None})
         body["refresh_token"] = refresh
     if "openid" in scopes:
         # `aud` is a single string: RP-initiated logout with only id_token_hint must find the app from it.

@@ -14,6 +14,7 @@ from webauthn.helpers import generate_challenge
 from ..context import RequestContext
 from ..core import errors
 from ..core.errors import PassgateError
+from ..store.prepared import Prepared
 from ..store.tables import Challenge
 
 # Expired rows are swept by about one issue in this many: a sweep on every issue was a DELETE per
@@ -23,10 +24,10 @@ SWEEP_EVERY = 64
 
 
 _TABLE = Challenge.__table__
-_INSERT = insert(_TABLE)
+_INSERT = Prepared(insert(_TABLE))
 # The claim is one round trip: it matches only a live challenge of this browser and purpose, so a refused
 # claim changes nothing; the row is read again only to say why it was refused.
-_CLAIM = (
+_CLAIM = Prepared(
     update(_TABLE)
     .where(_TABLE.c.challenge == bindparam("value"), _TABLE.c.used_at.is_(None),
            _TABLE.c.binding == bindparam("bound_to"), _TABLE.c.purpose == bindparam("wanted"),
@@ -34,8 +35,8 @@ _CLAIM = (
     .values(used_at=bindparam("now"))
     .returning(_TABLE.c.challenge, _TABLE.c.user_id)
 )
-_FIND = select(_TABLE.c.binding, _TABLE.c.purpose, _TABLE.c.used_at, _TABLE.c.expires_at).where(
-    _TABLE.c.challenge == bindparam("value"))
+_FIND = Prepared(select(_TABLE.c.binding, _TABLE.c.purpose, _TABLE.c.used_at, _TABLE.c.expires_at).where(
+    _TABLE.c.challenge == bindparam("value")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,7 @@ def issue(
     if secrets.randbelow(SWEEP_EVERY) == 0:
         session.execute(delete(Challenge).where(Challenge.expires_at < ctx.now - timedelta(hours=1)))
     value = value or generate_challenge()
-    session.connection().execute(_INSERT, {
+    _INSERT.run(session, {
         "challenge": value, "binding": binding, "purpose": purpose, "user_id": user_id,
         "expires_at": ctx.now + timedelta(seconds=seconds), "used_at": None,
     })
@@ -68,11 +69,10 @@ def issue(
 
 def consume(session: Session, ctx: RequestContext, binding: str, purpose: str, value: bytes) -> Claimed:
     """Mark the challenge used (atomically, so two racing requests cannot both pass) and return it."""
-    conn = session.connection()
-    claimed = conn.execute(_CLAIM, {"value": value, "bound_to": binding, "wanted": purpose, "now": ctx.now}).first()
+    claimed = _CLAIM.first(session, {"value": value, "bound_to": binding, "wanted": purpose, "now": ctx.now})
     if claimed is not None:
         return Claimed(claimed.challenge, claimed.user_id)
-    row = conn.execute(_FIND, {"value": value}).first()
+    row = _FIND.first(session, {"value": value})
     if row is None or row.binding != binding or row.purpose != purpose:
         raise PassgateError(errors.CHALLENGE_NOT_FOUND)
     if row.used_at is not None:

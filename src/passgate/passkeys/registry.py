@@ -15,6 +15,7 @@ from ..core import errors, policy
 from ..core.errors import PassgateError
 from ..logs.writer import modified, record_audit
 from ..methods_policy import fido2_policy_of
+from ..store.prepared import Prepared
 from ..store.tables import Passkey, User
 from . import ceremonies, challenges, enforcement, trust
 
@@ -22,7 +23,7 @@ REGISTER = "register"
 
 _PASSKEYS = Passkey.__table__
 # Built once: every passkey sign-in stores the new counter, backup state and time of use, in one statement.
-_USED = (
+_USED = Prepared(
     update(_PASSKEYS).where(_PASSKEYS.c.id == bindparam("passkey_id"))
     .values(sign_count=bindparam("count"), backup_state=bindparam("backed_up"), last_used_at=bindparam("at"))
 )
@@ -34,8 +35,7 @@ def of_user(session: Session, user_id: str) -> list[Passkey]:
 
 def used(session: Session, passkey_id: str, sign_count: int, backup_state: bool, at: datetime) -> None:
     """A sign-in used this passkey (the loaded row is left as it was: nothing of it is flushed)."""
-    session.connection().execute(
-        _USED, {"passkey_id": passkey_id, "count": sign_count, "backed_up": backup_state, "at": at})
+    _USED.run(session, {"passkey_id": passkey_id, "count": sign_count, "backed_up": backup_state, "at": at})
 
 
 def stored(passkeys: list[Passkey]) -> list[ceremonies.StoredCredential]:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..context import RequestContext
 from ..core.values import Evidence, MethodMode, PasskeyEvidence
+from ..store.prepared import Prepared
 from ..store.tables import BrowserSession, Passkey, User, new_id
 
 COOKIE = "passgate_session"
@@ -19,7 +20,7 @@ AGENT_COOKIE = "passgate_agent"
 
 
 # Built once: a session is started on every sign-in, without the ORM's unit of work.
-_INSERT = insert(BrowserSession.__table__)
+_INSERT = Prepared(insert(BrowserSession.__table__))
 
 
 # One round trip for both, built once: this runs on every authorize request and every signed-in page.
@@ -53,7 +54,7 @@ def start(
     token = secrets.token_urlsafe(32)
     if modes is None:
         modes = [MethodMode.FIDO2] if method == "passkey" else [MethodMode.TAP_MULTI_USE]
-    session.connection().execute(_INSERT, {
+    _INSERT.run(session, {
         "id": new_id(), "token_hash": token_hash(token), "user_id": user.id, "auth_time": ctx.now,
         "expires_at": expires_at, "method": method, "amr": amr, "passkey_id": passkey_id,
         "auth_methods": [m.value for m in modes], "ended_at": None,

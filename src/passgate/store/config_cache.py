@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, event, select, update
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
+from .prepared import Prepared
 from .tables import (
     App,
     AppSecret,
@@ -37,7 +38,8 @@ CONFIG_CLASSES: tuple[type[Any], ...] = (App, AppSecret, AuthenticationStrength,
                                          NamedLocation, Setting)
 
 # Executed on the session's Connection: plain Core, no ORM events, no autoflush.
-_READ = select(ConfigVersion.version).where(ConfigVersion.id == 1)
+_VERSION_TABLE = ConfigVersion.__table__
+_READ = Prepared(select(_VERSION_TABLE.c.version).where(_VERSION_TABLE.c.id == 1))
 _BUMP = update(ConfigVersion).where(ConfigVersion.id == 1).values(version=ConfigVersion.version + 1)
 
 # session.info keys. The cache comes with every session of a Database (its sessionmaker's info); the other two
@@ -82,7 +84,7 @@ def cached(session: Session, key: Hashable, load: Callable[[Session], T]) -> T:
     if cache is None or session.info.get(_WRITTEN) or _config_pending(session):
         return load(session)
     if _VERSION not in session.info:
-        session.info[_VERSION] = session.connection().execute(_READ).scalar()
+        session.info[_VERSION] = _READ.scalar(session, {})
     version: int | None = session.info[_VERSION]
     if version is None:  # no version row: nothing can tell a copy is current
         return load(session)

@@ -1,0 +1,145 @@
+"""Prepared statements (store/prepared.py) store and return exactly what SQLAlchemy's own execution does: JSON,
+timezone-aware datetimes (strings on SQLite), booleans, RETURNING rows, rowcounts; positional (SQLite) and named
+(psycopg) parameters; and what they cannot run exactly is refused when compiled. Both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, exc, insert, select, text, update
+
+from passgate.store.db import Database
+from passgate.store.prepared import Prepared, Unsupported
+from passgate.store.tables import SignIn, User
+
+T = SignIn.__table__
+NOW = datetime(2026, 3, 1, 12, 30, 45, 123456, tzinfo=UTC)
+
+_INSERT = Prepared(insert(T))
+_READ = Prepared(select(T.c.id, T.c.created_at, T.c.details, T.c.applied_policies, T.c.is_interactive,
+                        T.c.error_code).where(T.c.id == bindparam("wanted")))
+# "wanted" twice and "at" twice: a positional paramstyle repeats them in the placeholders' order.
+_CLEAR = (
+    update(T).where(T.c.id == bindparam("wanted"), T.c.is_interactive.is_(True), T.c.created_at < bindparam("at"))
+    .values(is_interactive=bindparam("flag"), created_at=bindparam("at"), failure_reason=bindparam("wanted"))
+    .returning(T.c.id, T.c.created_at, T.c.details, T.c.is_interactive)
+)
+_PREPARED_CLEAR = Prepared(_CLEAR)
+
+
+def entry(entry_id: str, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {c.key: None for c in T.columns}
+    row.update(id=entry_id, created_at=NOW, correlation_id="c0ffee", error_code=0, conditional_access_status="success",
+               authentication_requirement="multiFactorAuthentication", is_interactive=True,
+               details={"sessionId": "s", "nested": {"list": [1, 2.5, None, "é"]}, "flag": False},
+               applied_policies=[{"id": "p", "result": "success"}], authentication_details=[])
+    row.update(values)
+    return row
+
+
+def stored(db: Database, entry_id: str) -> tuple[Any, ...]:
+    """The row as the database holds it, without any type processing."""
+    with db.transaction() as s:
+        found = s.execute(text("SELECT created_at, details, applied_policies, authentication_details, is_interactive, "
+                               "user_id FROM sign_ins WHERE id = :i"), {"i": entry_id}).one()
+        return tuple(found)
+
+
+def test_an_insert_stores_what_sqlalchemy_stores(db: Database) -> None:
+    with db.transaction(write=True) as s:
+        assert _INSERT.run(s, entry("prepared")) == 1
+        s.execute(insert(T), entry("core"))
+    assert stored(db, "prepared") == stored(db, "core")
+    with db.transaction() as s:
+        prepared, core = s.get(SignIn, "prepared"), s.get(SignIn, "core")
+        assert prepared is not None and core is not None
+        columns = [c.key for c in T.columns if c.key != "id"]
+        assert [getattr(prepared, c) for c in columns] == [getattr(core, c) for c in columns]
+        assert prepared.created_at == NOW and prepared.created_at.tzinfo is not None
+        assert prepared.is_interactive is True and prepared.details["nested"] == {"list": [1, 2.5, None, "é"]}
+
+
+def test_a_select_reads_what_a_core_select_reads(db: Database) -> None:
+    with db.transaction(write=True) as s:
+        _INSERT.run(s, entry("one", is_interactive=False, error_code=50126))
+    with db.transaction() as s:
+        row = _READ.first(s, {"wanted": "one"})
+        assert tuple(row) == tuple(s.execute(_READ.statement, {"wanted": "one"}).one())
+        assert row.created_at == NOW and row.is_interactive is False and row[5] == 50126
+        assert row.applied_policies == [{"id": "p", "result": "success"}]
+        assert _READ.first(s, {"wanted": "none"}) is None
+        assert _READ.all(s, {"wanted": "one"}) == [row]
+
+
+def test_an_update_with_returning(db: Database) -> None:
+    later = NOW + timedelta(minutes=5)
+    with db.transaction(write=True) as s:
+        _INSERT.run(s, entry("prepared"))
+        _INSERT.run(s, entry("core"))
+    with db.transaction(write=True) as s:
+        row = _PREPARED_CLEAR.first(s, {"wanted": "prepared", "flag": False, "at": later})
+        core = s.execute(_CLEAR, {"wanted": "core", "flag": False, "at": later}).one()
+        assert (row.created_at, row.details, row.is_interactive) == (core[1], core[2], core[3])
+        assert row.id == "prepared" and row.created_at == later and row.is_interactive is False
+        # The claim is single-use: the row no longer matches.
+        assert _PREPARED_CLEAR.first(s, {"wanted": "prepared", "flag": False, "at": later}) is None
+        assert _PREPARED_CLEAR.run(s, {"wanted": "core", "flag": False, "at": later}) == 0
+    assert stored(db, "prepared")[0] == stored(db, "core")[0]
+    with db.transaction() as s:
+        found = s.get(SignIn, "prepared")
+        assert found is not None and found.failure_reason == "prepared" and found.is_interactive is False
+
+
+def test_an_update_counts_the_rows_it_changed(db: Database) -> None:
+    change = Prepared(update(T).where(T.c.correlation_id == bindparam("c")).values(error_code=bindparam("code")))
+    with db.transaction(write=True) as s:
+        _INSERT.run(s, entry("a"))
+        _INSERT.run(s, entry("b"))
+        assert change.run(s, {"c": "c0ffee", "code": 7}) == 2
+        assert change.run(s, {"c": "nobody", "code": 7}) == 0
+
+
+def test_parameters_follow_the_driver_paramstyle(db: Database) -> None:
+    plan = _PREPARED_CLEAR.plan(db.engine.dialect)
+    if db.engine.dialect.paramstyle == "qmark":
+        assert plan.positions is not None and plan.sql.count("?") == len(plan.positions)
+        assert plan.positions.count("at") == 2
+        assert isinstance(plan.parameters({"wanted": "x", "flag": True, "at": NOW}), tuple)
+    else:
+        assert plan.positions is None and "%(wanted)s" in plan.sql
+        assert isinstance(plan.parameters({"wanted": "x", "flag": True, "at": NOW}), dict)
+
+
+def test_a_rollback_takes_the_prepared_writes_with_it(db: Database) -> None:
+    with pytest.raises(RuntimeError), db.transaction(write=True) as s:
+        _INSERT.run(s, entry("gone"))
+        raise RuntimeError
+    with db.transaction() as s:
+        assert _READ.first(s, {"wanted": "gone"}) is None
+
+
+def test_driver_errors_are_sqlalchemy_errors(db: Database) -> None:
+    with db.transaction(write=True) as s:
+        _INSERT.run(s, entry("twice"))
+    with pytest.raises(exc.IntegrityError), db.transaction(write=True) as s:
+        _INSERT.run(s, entry("twice"))
+    with db.transaction() as s:  # the connection serves again
+        assert _READ.first(s, {"wanted": "twice"}) is not None
+
+
+def test_what_it_cannot_run_exactly_is_refused(db: Database) -> None:
+    dialect = db.engine.dialect
+    with pytest.raises(Unsupported):
+        Prepared(select(User))  # ORM entities need the ORM's loading
+    expanding = Prepared(select(T.c.id).where(T.c.id.in_(bindparam("ids", expanding=True))))
+    with pytest.raises(Unsupported):
+        expanding.plan(dialect)
+    defaults = Prepared(insert(T).values(created_at=bindparam("at"), correlation_id=bindparam("c")))
+    with pytest.raises(Unsupported):
+        defaults.plan(dialect)  # the id and other Python-side defaults would not be applied
+    with db.transaction() as s, pytest.raises(Unsupported):
+        Prepared(update(T).values(error_code=1)).first(s, {})  # no rows to read: run() it
+    with pytest.raises(exc.ArgumentError), db.transaction(write=True) as s:
+        _INSERT.run(s, {k: v for k, v in entry("partial").items() if k != "details"})
