@@ -26,7 +26,7 @@ from ..signin import access as signin_access
 from ..signin import sessions
 from ..store import registrations
 from ..store.tables import App, BrowserSession, OAuthGrant, RefreshToken, User
-from ..web.deps import Services, request_context, services
+from ..web.deps import Services, form_items, request_context, services
 from . import authorize as authz
 from . import clients, grants, keys, logout, server, tokens
 
@@ -102,9 +102,8 @@ async def _params(request: Request) -> dict[str, list[str]]:
     for key, value in request.query_params.multi_items():
         out[key].append(value)
     if request.method == "POST":
-        for key, item in (await request.form()).multi_items():
-            if isinstance(item, str):
-                out[key].append(item)
+        for key, item in await form_items(request):
+            out[key].append(item)
     return dict(out)
 
 
