@@ -26,7 +26,7 @@ from ..signin import access as signin_access
 from ..signin import sessions
 from ..store import registrations
 from ..store.tables import App, BrowserSession, OAuthGrant, RefreshToken, User
-from ..web.deps import Services, request_context, services
+from ..web.deps import Services, context_of, form_items, request_context, services
 from . import authorize as authz
 from . import clients, grants, keys, logout, server, tokens
 
@@ -89,7 +89,8 @@ def jwks(request: Request, ctx: RequestContext = Depends(request_context)) -> JS
 
 
 @router.post("/oauth2/token")
-async def token(request: Request, ctx: RequestContext = Depends(request_context)) -> Response:
+async def token(request: Request) -> Response:
+    ctx = context_of(request)  # not a dependency: FastAPI's solving of one cost more than the function
     svc = services(request)
     parsed = await server.parse(request)
     # On the event loop, like every other handler: a thread-pool hand-off cost CPU and, behind the GIL's switch
@@ -102,9 +103,8 @@ async def _params(request: Request) -> dict[str, list[str]]:
     for key, value in request.query_params.multi_items():
         out[key].append(value)
     if request.method == "POST":
-        for key, item in (await request.form()).multi_items():
-            if isinstance(item, str):
-                out[key].append(item)
+        for key, item in await form_items(request):
+            out[key].append(item)
     return dict(out)
 
 
@@ -187,10 +187,11 @@ def run_authorize(svc: Services, ctx: RequestContext, query: dict[str, list[str]
 
 @router.get(AUTHORIZE_PATH, include_in_schema=False)
 @router.post(AUTHORIZE_PATH, include_in_schema=False)
-async def authorize(request: Request, ctx: RequestContext = Depends(request_context)) -> Response:
+async def authorize(request: Request) -> Response:
     from ..web.api import agent_token, set_agent_cookie
     from ..web.pages import error_page
 
+    ctx = context_of(request)  # not a dependency, as in token()
     svc = services(request)
     agent, new_agent = agent_token(request)
     done = run_authorize(svc, ctx, await _params(request), request.cookies.get(sessions.COOKIE), agent,

@@ -26,6 +26,7 @@ from ..context import RequestContext
 from ..store import registrations
 from ..store.db import Database
 from ..store.tables import App, OAuthGrant
+from ..web.deps import form_items
 from . import clients, grants, tokens
 from .keys import KeyCache
 
@@ -69,9 +70,8 @@ class ParsedRequest(OAuth2Request):
 async def parse(request: Request) -> ParsedRequest:
     form: dict[str, list[str]] = defaultdict(list)
     if request.method == "POST":
-        for key, value in (await request.form()).multi_items():
-            if isinstance(value, str):
-                form[key].append(value)
+        for key, value in await form_items(request):
+            form[key].append(value)
     query: dict[str, list[str]] = defaultdict(list)
     for key, value in request.query_params.multi_items():
         query[key].append(value)
