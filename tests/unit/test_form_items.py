@@ -4,7 +4,9 @@ exactly what Starlette's request.form() gives, and refuse what it refuses."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 from starlette.exceptions import HTTPException
@@ -13,6 +15,14 @@ from starlette.requests import Request
 from passgate.web.deps import form_items
 
 URLENCODED = "application/x-www-form-urlencoded"
+T = TypeVar("T")
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """On a thread of its own: after the Chromium tests, Playwright's event loop runs in pytest's thread, where
+    asyncio.run cannot start another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _request(body: bytes, content_type: str | None) -> Request:
@@ -29,7 +39,7 @@ def _request(body: bytes, content_type: str | None) -> Request:
 
 
 def _ours(body: bytes, content_type: str | None = URLENCODED) -> list[tuple[str, str]]:
-    return asyncio.run(form_items(_request(body, content_type)))
+    return _run(form_items(_request(body, content_type)))
 
 
 def _starlettes(body: bytes, content_type: str | None = URLENCODED) -> list[tuple[str, str]]:
@@ -37,7 +47,7 @@ def _starlettes(body: bytes, content_type: str | None = URLENCODED) -> list[tupl
         form = await _request(body, content_type).form()
         return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
 
-    return asyncio.run(read())
+    return _run(read())
 
 
 @pytest.mark.parametrize("body", [
