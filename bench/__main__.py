@@ -103,7 +103,8 @@ async def drive(args: argparse.Namespace, server: Server, meter: CpuMeter, floor
     web = server.cli_json("apps", "add", "--name", "bench web app", "--redirect-uri", load.REDIRECT_URI)
     target = load.Target(base_url=server.base_url, origin=server.origin, issuer=server.origin,
                          client_id=str(web["appId"]), client_secret=str(web["clientSecret"]),
-                         username_first=not args.usernameless, follow_next=args.follow_next)
+                         username_first=not args.usernameless, follow_next=args.follow_next,
+                         reuse_connections=args.reuse_connections)
     connections = max([*args.steps, args.provision_concurrency]) + 4
     async with load.new_client(server.base_url, connections) as client:
         token = await load.app_token(client, str(provisioner["appId"]), str(provisioner["clientSecret"]))
@@ -201,6 +202,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="PostgreSQL server on which a throw-away database is created and dropped")
     p.add_argument("--sqlite", action="store_true", help="embedded SQLite instead (one worker; for quick checks)")
     p.add_argument("--usernameless", action="store_true", help="discoverable sign-in instead of username-first")
+    p.add_argument("--reuse-connections", action="store_true",
+                   help="browsers take kept connections from one shared pool instead of opening their own")
     p.add_argument("--follow-next", action="store_true",
                    help="the sign-in page does not send its way back: one more authorize request for the code")
     p.add_argument("--floor-seconds", type=float, default=3.0, help="CPU seconds for each raw crypto measurement")

@@ -57,6 +57,7 @@ class Target:
     client_secret: str
     username_first: bool = True
     follow_next: bool = False  # the page does not send its way back: authorize again for the code
+    reuse_connections: bool = False  # browsers share the generator's kept connections instead of opening their own
 
 
 @dataclass
@@ -157,7 +158,19 @@ def _expect(response: Response, status: int, what: str) -> None:
 
 async def sign_in(client: Client, target: Target, verifier: Verifier, user: BenchUser,
                   tally: Tally) -> None:
-    """One complete OIDC passkey sign-in from a fresh browser; raises BenchError on anything wrong."""
+    """One complete OIDC passkey sign-in from a fresh browser; raises BenchError on anything wrong. The browser's
+    requests go on connections of its own, opened for this sign-in (a new browser has none open), unless the
+    target says to reuse the shared pool; the app's code exchange uses the shared pool, as an app server would."""
+    browser = client if target.reuse_connections else Client(target.base_url)
+    try:
+        await _browser_sign_in(browser, client, target, verifier, user, tally)
+    finally:
+        if browser is not client:
+            await browser.aclose()
+
+
+async def _browser_sign_in(browser: Client, client: Client, target: Target, verifier: Verifier, user: BenchUser,
+                           tally: Tally) -> None:
     cookies = Cookies()
     code_verifier, code_challenge = pkce_pair()
     state, nonce = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
@@ -165,7 +178,7 @@ async def sign_in(client: Client, target: Target, verifier: Verifier, user: Benc
         "client_id": target.client_id, "redirect_uri": REDIRECT_URI, "response_type": "code", "scope": SCOPE,
         "state": state, "nonce": nonce, "code_challenge": code_challenge, "code_challenge_method": "S256",
     }
-    first = await _timed(tally, "authorize", client.get("/oauth2/authorize", params=params))
+    first = await _timed(tally, "authorize", browser.get("/oauth2/authorize", params=params))
     _expect(first, 303, "authorize")
     cookies.take(first)  # the browser's agent cookie: the pending authorization is bound to it
     location = urlsplit(first.headers["location"])
@@ -176,20 +189,20 @@ async def sign_in(client: Client, target: Target, verifier: Verifier, user: Benc
     page = {"authorization": parse_qs(urlsplit(back).query)[FRESH][0]}
     api_headers = {"origin": target.origin}
     username = {"username": user.upn} if target.username_first else {}
-    options = await _timed(tally, "options", client.post(
+    options = await _timed(tally, "options", browser.post(
         "/api/signin/passkey/options", json={**username, **page}, headers={**api_headers, **cookies.header()}))
     _expect(options, 200, "passkey options")
     cookies.take(options)
     credential = user.authenticator.get(options.json(), target.origin)
     if not target.follow_next:
         page["next"] = back
-    signed = await _timed(tally, "assertion", client.post(
+    signed = await _timed(tally, "assertion", browser.post(
         "/api/signin/passkey", json={"credential": credential, **page}, headers={**api_headers, **cookies.header()}))
     _expect(signed, 200, "passkey sign-in")
     cookies.take(signed)
     where = signed.json().get("redirect", "")
     if target.follow_next:
-        again = await _timed(tally, "authorize_code", client.get(back, headers=cookies.header()))
+        again = await _timed(tally, "authorize_code", browser.get(back, headers=cookies.header()))
         _expect(again, 302, "authorize with a session")
         where = again.headers["location"]
     if not where.startswith(REDIRECT_URI + "?"):
