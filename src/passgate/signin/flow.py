@@ -71,6 +71,22 @@ class SecondStepRequired:
     expires_at: Any
 
 
+# What the caller does in a finished sign-in's own transaction, once its session is stored (the API answers the
+# authorize request the sign-in page was opened for).
+Then = Callable[[Session, SignedIn], None]
+
+
+def _then_if_signed_in(then: Then | None) -> Callable[[Session, SignedIn | SecondStepRequired], None] | None:
+    if then is None:
+        return None
+
+    def after(session: Session, result: SignedIn | SecondStepRequired) -> None:
+        if isinstance(result, SignedIn):
+            then(session, result)
+
+    return after
+
+
 def label_of(browser: BrowserSession) -> str:
     """The sign-in log's authenticationMethod for what a session's sign-in was."""
     if browser.method == TAP:
@@ -97,13 +113,14 @@ def run_attempt(
     method: str,
     body: Callable[[Session, SignInAttempt], T],
     log_success: bool = True,
+    after: Callable[[Session, T], None] | None = None,
 ) -> T:
     """Run one sign-in attempt (or one step of it); on refusal, log it with what was learnt and re-raise, with
     nothing else of the attempt kept. A step that is not itself a sign-in (identify, request options) logs only
-    refusals."""
+    refusals. `after` runs in the same transaction once the attempt succeeded and was logged."""
     attempt = SignInAttempt(method=method)
     if method in _WRONG_GUESSES:
-        return _counted_attempt(db, ctx, attempt, body, log_success)
+        return _counted_attempt(db, ctx, attempt, body, log_success, after)
     entry: dict[str, Any] | None = None
     try:
         with db.transaction(write=True) as session:  # every attempt writes: the log entry if nothing else
@@ -115,6 +132,8 @@ def run_attempt(
                 raise
             if log_success:
                 record_sign_in(session, ctx, attempt, attempt.interrupted)
+            if after is not None:
+                after(session, result)
             return result
     except PassgateError:
         if entry is None:
@@ -126,7 +145,8 @@ def run_attempt(
 
 
 def _counted_attempt(db: Database, ctx: RequestContext, attempt: SignInAttempt,
-                     body: Callable[[Session, SignInAttempt], T], log_success: bool) -> T:
+                     body: Callable[[Session, SignInAttempt], T], log_success: bool,
+                     after: Callable[[Session, T], None] | None) -> T:
     """An attempt with a guessable secret (pass, password, code), whose refusals the rate limit counts from the
     log: a refusal is logged in the attempt's own transaction (a savepoint undoes the rest), so on SQLite, whose
     write lock serialises attempts, the next guess counts it."""
@@ -137,6 +157,8 @@ def _counted_attempt(db: Database, ctx: RequestContext, attempt: SignInAttempt,
                 result = body(session, attempt)
             if log_success:
                 record_sign_in(session, ctx, attempt, attempt.interrupted)
+            if after is not None:
+                after(session, result)
             return result
         except PassgateError as exc:
             record_sign_in(session, ctx, attempt, exc)
@@ -282,11 +304,12 @@ def _passkey_body(
 
 
 def passkey_sign_in(
-    db: Database, ctx: RequestContext, settings: Settings, binding: str, credential: Any, marker: str | None = None
+    db: Database, ctx: RequestContext, settings: Settings, binding: str, credential: Any, marker: str | None = None,
+    then: Then | None = None,
 ) -> SignedIn:
     """`marker`: the pending authorization the sign-in page was sent with (Conditional Access runs for its
     app; without one, for the sign-in portal)."""
-    return run_attempt(db, ctx, PASSKEY_LABEL, _passkey_body(ctx, settings, binding, credential, marker))
+    return run_attempt(db, ctx, PASSKEY_LABEL, _passkey_body(ctx, settings, binding, credential, marker), after=then)
 
 
 # Which logged refusals count as a wrong guess, per method label: the log is the counter.
@@ -321,7 +344,7 @@ def _refuse_if_rate_limited(
 
 
 def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str, secret: str,
-                binding: str = "", marker: str | None = None) -> SignedIn:
+                binding: str = "", marker: str | None = None, then: Then | None = None) -> SignedIn:
     def body(session: Session, attempt: SignInAttempt) -> SignedIn:
         attempt.user_principal_name = upn.strip().lower()
         user = _user_named(session, attempt.user_principal_name)
@@ -357,7 +380,7 @@ def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str,
         token = sessions.start(session, ctx, user, TAP, ["otp"], end, modes=[mode])
         return SignedIn(user, token, end)
 
-    return run_attempt(db, ctx, TAP_LABEL, body)
+    return run_attempt(db, ctx, TAP_LABEL, body, after=then)
 
 
 def _start_legacy_session(
@@ -373,7 +396,7 @@ def _start_legacy_session(
 
 def password_sign_in(
     db: Database, ctx: RequestContext, settings: Settings, binding: str, upn: str, password: str,
-    marker: str | None = None,
+    marker: str | None = None, then: Then | None = None,
 ) -> SignedIn | SecondStepRequired:
     """Check the password; finish the sign-in, or, when the user has an authenticator app, ask for its code
     in a second step bound to this browser (logged as interrupted: the password was right)."""
@@ -402,7 +425,7 @@ def password_sign_in(
         return SecondStepRequired(user, SOFTWARE_OATH, bytes_to_base64url(pending),
                                   ctx.now + timedelta(seconds=settings.challenge_seconds))
 
-    return run_attempt(db, ctx, PASSWORD_LABEL, body)
+    return run_attempt(db, ctx, PASSWORD_LABEL, body, after=_then_if_signed_in(then))
 
 
 def confirm_password(db: Database, ctx: RequestContext, settings: Settings, user_id: str, password: str) -> None:
@@ -422,7 +445,7 @@ def confirm_password(db: Database, ctx: RequestContext, settings: Settings, user
 
 def code_sign_in(
     db: Database, ctx: RequestContext, settings: Settings, binding: str, pending: str, code: str,
-    marker: str | None = None,
+    marker: str | None = None, then: Then | None = None,
 ) -> SignedIn:
     """The second step after a right password: a TOTP code from one of the user's authenticator apps."""
 
@@ -452,4 +475,4 @@ def code_sign_in(
             access.pending_target(session, marker, binding, ctx.now),
         )
 
-    return run_attempt(db, ctx, OATH_LABEL, body)
+    return run_attempt(db, ctx, OATH_LABEL, body, after=then)
