@@ -385,7 +385,8 @@ def test_step_up_from_a_pass_session_by_a_passkey_ceremony(client: Any, db: Data
     with db.transaction() as s:
         user = s.get(User, user_id)
         assert user is not None
-        token = sessions.start(s, RequestContext(), user, "temporaryAccessPass", ["otp"], utcnow() + timedelta(hours=1))
+        token = sessions.start(s, RequestContext(), user, "temporaryAccessPass", ["otp"],
+                               utcnow() + timedelta(hours=1)).token
     client.cookies.set(sessions.COOKIE, token)
     verifier, challenge = pkce()
     # Without acr_values the pass session is enough (SSO) ...

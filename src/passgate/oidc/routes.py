@@ -24,6 +24,7 @@ from ..logs.writer import SignInAttempt, record_sign_in
 from ..passkeys import challenges
 from ..signin import access as signin_access
 from ..signin import sessions
+from ..signin.flow import SignedIn
 from ..store import registrations
 from ..store.tables import App, BrowserSession, OAuthGrant, RefreshToken, User
 from ..web.deps import Services, context_of, form_items, request_context, services
@@ -156,15 +157,16 @@ class _RolledBack(Exception):
 
 
 def _authorize_in(session: Session, svc: Services, ctx: RequestContext, query: dict[str, list[str]],
-                  cookie: str | None, agent: str, path: str) -> Authorization:
-    """One authorize request in `session`'s transaction: the app, the browser's session (`cookie`), the code.
-    A refusal is returned, not logged; what it read stays readable for its log entry."""
+                  cookie: str | None, agent: str, path: str, signed: SignedIn | None = None) -> Authorization:
+    """One authorize request in `session`'s transaction: the app, the browser's session (`cookie`, or the sign-in
+    `signed` that has just started it), the code. A refusal is returned, not logged; what it read stays readable
+    for its log entry."""
     req: authz.Request | None = None
     try:
         req = authz.check_client(session, query)
         authz.check_params(req, query)
         return Authorization(req, authz.decide(session, svc.settings, ctx, req, cookie, path,
-                                               challenges.binding_of(agent)))
+                                               challenges.binding_of(agent), signed))
     except authz.AuthorizeError as exc:
         return Authorization(req, refused=PassgateError(exc.code, exc.description), oauth_error=exc)
     except PassgateError as exc:
@@ -239,7 +241,7 @@ def authorize_request_in(next_path: str | None) -> dict[str, list[str]] | None:
 
 
 def destination_after_sign_in(session: Session, svc: Services, ctx: RequestContext, query: dict[str, list[str]],
-                              session_token: str, agent: str) -> str | None:
+                              signed: SignedIn, agent: str) -> str | None:
     """Where a browser that is signing in goes next, when its sign-in page was opened for the authorize request
     `query`: that request is answered in the sign-in's own transaction, with the new session, saving the browser a
     round trip and the server a transaction. The answer is the app's redirect URI with the code (or an OAuth
@@ -248,9 +250,9 @@ def destination_after_sign_in(session: Session, svc: Services, ctx: RequestConte
 
     A refusal is logged here and keeps the sign-in. What the refused request wrote stays: only the claim of its
     pending authorization can come before a refusal, and a marker serves one answer, a refusal included."""
-    done = _authorize_in(session, svc, ctx, query, session_token, agent, AUTHORIZE_PATH)
+    done = _authorize_in(session, svc, ctx, query, signed.session_token, agent, AUTHORIZE_PATH, signed)
     if done.refused is not None and done.req is not None:
-        _log_refused(session, ctx, session_token, query, done)
+        _log_refused(session, ctx, signed.session_token, query, done)
     values = done.for_app()
     if values is not None and done.req is not None:
         return authz.location(done.req, svc.settings, values)

@@ -57,8 +57,12 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class SignedIn:
     user: User
-    session_token: str
+    started: sessions.Started
     expires_at: Any
+
+    @property
+    def session_token(self) -> str:
+        return self.started.token
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,11 +298,11 @@ def _passkey_body(
         # RFC 8176: a hardware-protected key only when attested and device-bound (it cannot leave the device).
         hardware = passkey.attestation_level == "attested" and not passkey.backup_eligible
         amr = ["hwk" if hardware else "swk", "user", "mfa"]
-        token = sessions.start(
-            session, ctx, user, PASSKEY, amr, ctx.now + timedelta(minutes=settings.session_minutes), passkey.id,
+        started = sessions.start(
+            session, ctx, user, PASSKEY, amr, ctx.now + timedelta(minutes=settings.session_minutes), passkey,
             modes=[MethodMode.FIDO2],
         )
-        return SignedIn(user, token, ctx.now + timedelta(minutes=settings.session_minutes))
+        return SignedIn(user, started, ctx.now + timedelta(minutes=settings.session_minutes))
 
     return body
 
@@ -377,8 +381,7 @@ def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str,
         attempt.details = {"temporaryAccessPassId": row.id, "isUsableOnce": row.is_usable_once}
         access.check_ceremony(session, ctx, attempt, user, access.pending_target(session, marker, binding, ctx.now),
                               [mode])
-        token = sessions.start(session, ctx, user, TAP, ["otp"], end, modes=[mode])
-        return SignedIn(user, token, end)
+        return SignedIn(user, sessions.start(session, ctx, user, TAP, ["otp"], end, modes=[mode]), end)
 
     return run_attempt(db, ctx, TAP_LABEL, body, after=then)
 
@@ -390,8 +393,8 @@ def _start_legacy_session(
     end = ctx.now + timedelta(minutes=settings.session_minutes)
     ordered = [m for m in (MethodMode.PASSWORD, MethodMode.SOFTWARE_OATH) if m in modes]
     access.check_ceremony(session, ctx, attempt, user, target, ordered)
-    token = sessions.start(session, ctx, user, PASSWORD, legacy_rules.amr_of(modes), end, modes=ordered)
-    return SignedIn(user, token, end)
+    return SignedIn(user, sessions.start(session, ctx, user, PASSWORD, legacy_rules.amr_of(modes), end, modes=ordered),
+                    end)
 
 
 def password_sign_in(

@@ -136,8 +136,7 @@ class _WayBack:
 
     def _answer(self, session: Session, signed: flow.SignedIn) -> None:
         assert self.query is not None and self.agent is not None
-        self.where = destination_after_sign_in(session, self.svc, self.ctx, self.query, signed.session_token,
-                                               self.agent)
+        self.where = destination_after_sign_in(session, self.svc, self.ctx, self.query, signed, self.agent)
 
     def answer(self, request: Request, response: Response, signed: flow.SignedIn) -> dict[str, Any]:
         """The answer to a finished sign-in: the session cookie, and where the browser goes."""
