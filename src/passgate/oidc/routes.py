@@ -27,6 +27,7 @@ from ..signin import sessions
 from ..store import registrations
 from ..store.tables import App, BrowserSession, OAuthGrant, RefreshToken, User
 from ..web.deps import Services, context_of, form_items, request_context, services
+from ..web.hot import HotRoutes
 from . import authorize as authz
 from . import clients, grants, keys, logout, server, tokens
 
@@ -207,6 +208,11 @@ async def authorize(request: Request) -> Response:
     if new_agent:
         set_agent_cookie(request, response, agent)  # the pending authorization is bound to it
     return response
+
+
+# Served ahead of FastAPI's stack (web/hot.py): a sign-in's authorize and token requests.
+HOT_ROUTES: HotRoutes = {("GET", AUTHORIZE_PATH): authorize, ("POST", AUTHORIZE_PATH): authorize,
+                         ("POST", "/oauth2/token"): token}
 
 
 def destination_after_sign_in(svc: Services, ctx: RequestContext, next_path: str | None, session_token: str,
