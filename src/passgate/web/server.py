@@ -4,9 +4,9 @@ sent in one write.
 uvicorn writes a response's status line and headers, then its body, each with its own `transport.write`;
 uvloop sends each at once (its fast path when nothing is queued), so every response cost two send() calls
 on the socket, and the client's side two wake-ups. Here the head waits for the next write made in the same
-event-loop turn and goes out with it in one `writelines` (one writev, no copy of the body); if no write
-follows (HEAD, 204, a streamed body not ready yet), the head goes out at the end of the turn. Nothing else
-changes: bytes, their order, flow control and closing are uvicorn's.
+event-loop turn and goes out with it in one send (joined to a small body, beside a large one in one writev);
+if no write follows (HEAD, 204, a streamed body not ready yet), the head goes out at the end of the turn.
+Nothing else changes: bytes, their order, flow control and closing are uvicorn's.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEAD_PREFIX = b"HTTP/"  # every status line uvicorn writes (responses, 100 Continue, its own errors)
+JOIN_MAX_BYTES = 16 * 1024  # a body up to this size is copied after its head; a larger one is sent beside it
 
 
 class HeadWithBodyTransport:
@@ -35,7 +36,10 @@ class HeadWithBodyTransport:
         held = self._held
         if held is not None:
             self._held = None
-            self._transport.writelines((held, data))
+            if len(data) <= JOIN_MAX_BYTES:
+                self._transport.write(held + data)  # one buffer: uvloop's plain write() fast path
+            else:
+                self._transport.writelines((held, data))  # one writev, without copying a large body
         elif isinstance(data, bytes) and data.startswith(HEAD_PREFIX):
             self._held = data
             self._loop.call_soon(self._flush)
