@@ -15,6 +15,7 @@ from passgate.app import create_app
 from passgate.config import Settings, load_settings
 from passgate.store.db import Database
 from tests.integration.oidc_helpers import REDIRECT, make_app, pkce
+from tests.integration.test_signin_support import enrol, passkey_sign_in
 
 ORIGIN = "http://localhost:8443"
 REQUEST_ID = "0b6c1a52-7d1e-4c55-9a57-1d2f3a4b5c6d"  # fixed, so that error bodies can be compared whole
@@ -106,6 +107,15 @@ def test_passkey_options_answer_as_before(pair: tuple[TestClient, TestClient]) -
     assert _cookie_shape(a) == _cookie_shape(b) and _cookie_shape(a)  # the agent cookie the challenge is bound to
     shape = {k: type(v) for k, v in a.json().items()}
     assert shape == {k: type(v) for k, v in b.json().items()} and "challenge" in shape
+
+
+def test_a_passkey_sign_in_is_answered_as_before(pair: tuple[TestClient, TestClient], db: Database) -> None:
+    _, authenticator, _ = enrol(pair[0], db, "ada@example.com")
+    a, b = (passkey_sign_in(client, authenticator, "ada@example.com")[0] for client in pair)
+    assert a.status_code == b.status_code == 200
+    assert a.content == b.content == b'{"userPrincipalName":"ada@example.com","redirect":"/mysecurityinfo"}'
+    assert [k for k, _ in a.headers.multi_items()] == [k for k, _ in b.headers.multi_items()]
+    assert _cookie_shape(a) == _cookie_shape(b) and _cookie_shape(a)  # the session cookie
 
 
 def test_hot_requests_skip_fastapi_stack(settings: Settings, db: Database) -> None:
