@@ -2,15 +2,16 @@
 
 Through FastAPI, every request passes five middleware layers, the route table (matched in order), FastAPI's
 request handler (dependency solving, a response holder, the return value's validation and serialisation)
-and two more exception-handling wrappers: about 70 µs of CPU for a trivial JSON endpoint, against about
-20 µs for the same endpoint called with the request. `PassgateApp` looks an http request's exact method
+and two more exception-handling wrappers: about 100 µs of CPU for a trivial JSON endpoint with a cookie,
+against about 30 µs for the same endpoint served here. `PassgateApp` looks an http request's exact method
 and path up in a small table first; a hit is served here, everything else (other methods and paths,
 trailing slashes, HEAD, OpenAPI) goes to FastAPI as before, where the same endpoints stay registered.
 
 A hot endpoint's failure is answered as FastAPI's stack answers it: the app's exception handler for the
 exception's class (PassgateError, HTTPException, ...), or for anything else the app's `Exception` handler (the
 500 JSON answer), after which the exception goes on to the server, which logs it, as Starlette's
-ServerErrorMiddleware does.
+ServerErrorMiddleware does. What these requests do not pass: middleware added to the app, and FastAPI's
+OpenTelemetry instrumentation (which is off unless a provider is configured; Passgate configures none).
 """
 
 from __future__ import annotations
