@@ -18,6 +18,7 @@ from .oidc.keys import KeyCache
 from .store.db import Database
 from .web import api as web_api
 from .web.deps import Services, context_of
+from .web.hot import PassgateApp
 
 log = logging.getLogger("passgate")
 
@@ -40,8 +41,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     # The sign-in's routes (OIDC, sign-in API) are the app's own, not an included router's: FastAPI matches an
     # included router's routes twice a request (to pick the router, then within it), and every route of the
     # routers before it once more, about 30 µs a request. Same routes, same order as include_router gave.
-    app = FastAPI(title="Passgate", version="0.1.0", docs_url="/docs", redoc_url=None,
-                  routes=[*oidc_routes.router.routes, *web_api.router.routes])
+    app = PassgateApp(title="Passgate", version="0.1.0", docs_url="/docs", redoc_url=None,
+                      routes=[*oidc_routes.router.routes, *web_api.router.routes])
+    # The four requests of a sign-in skip FastAPI's stack (web/hot.py); their routes above still serve the rest.
+    app.hot_routes.update({**oidc_routes.HOT_ROUTES, **web_api.HOT_ROUTES})
     app.state.services = Services(settings=settings, db=db, keys=KeyCache(db))
 
     def render(request: Request, code: ErrorCode, message: str, status: int | None = None) -> Response:

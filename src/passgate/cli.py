@@ -131,9 +131,12 @@ def serve(
     typer.echo(f"Passgate is listening on http://{host}:{port} (issuer {cfg.issuer}, RP ID {cfg.rp_id})")
     if workers > 1 and cfg.database_url.startswith("sqlite"):
         fail("--workers above 1 needs PostgreSQL (PASSGATE_DATABASE_URL=postgresql://...)", 2)
-    # At level warning the access log prints nothing, yet each response still built its arguments.
+    from .web.server import HTTP_PROTOCOL
+
+    # At level warning the access log prints nothing, yet each response still built its arguments. The protocol
+    # is uvicorn's httptools one sending a response's head and body in one write (web/server.py).
     uvicorn.run("passgate.asgi:app", host=host, port=port, workers=workers, log_level="warning",
-                access_log=False, proxy_headers=False)
+                access_log=False, proxy_headers=False, http=HTTP_PROTOCOL)
 
 
 @app.command()

@@ -28,6 +28,7 @@ from ..signin.flow import SignedIn
 from ..store import registrations
 from ..store.tables import App, BrowserSession, OAuthGrant, RefreshToken, User
 from ..web.deps import Services, context_of, form_items, request_context, services
+from ..web.hot import HotRoutes
 from . import authorize as authz
 from . import clients, grants, keys, logout, server, tokens
 
@@ -226,6 +227,11 @@ async def authorize(request: Request) -> Response:
     if new_agent:
         set_agent_cookie(request, response, agent)  # the pending authorization is bound to it
     return response
+
+
+# Served ahead of FastAPI's stack (web/hot.py): a sign-in's authorize and token requests.
+HOT_ROUTES: HotRoutes = {("GET", AUTHORIZE_PATH): authorize, ("POST", AUTHORIZE_PATH): authorize,
+                         ("POST", "/oauth2/token"): token}
 
 
 def authorize_request_in(next_path: str | None) -> dict[str, list[str]] | None:

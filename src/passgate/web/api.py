@@ -30,6 +30,7 @@ from ..signin import access as signin_access
 from ..signin import flow, oath, passwords, sessions, taps
 from ..store.tables import BrowserSession, Passkey, SoftwareOathMethod, User
 from .deps import Services, context_of, services
+from .hot import HotRoutes, json_endpoint
 
 router = APIRouter(prefix="/api")
 
@@ -193,6 +194,11 @@ async def passkey_sign_in(request: Request, response: Response, ctx: RequestCont
     signed = flow.passkey_sign_in(svc.db, ctx, svc.settings, agent_of(request), body.get("credential"),
                                   _marker(body), way.then)
     return way.answer(request, response, signed)
+
+
+# Served ahead of FastAPI's stack (web/hot.py), as FastAPI serves them: a sign-in's two passkey requests.
+HOT_ROUTES: HotRoutes = {("POST", "/api/signin/passkey/options"): json_endpoint(passkey_options, _ctx),
+                         ("POST", "/api/signin/passkey"): json_endpoint(passkey_sign_in, _ctx)}
 
 
 @router.post("/signin/tap")
