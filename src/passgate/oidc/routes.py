@@ -94,7 +94,7 @@ def jwks(request: Request, ctx: RequestContext = Depends(request_context)) -> JS
 async def token(request: Request) -> Response:
     ctx = context_of(request)  # not a dependency: FastAPI's solving of one cost more than the function
     svc = services(request)
-    parsed = await server.parse(request)
+    parsed = await server.parse(request, svc.settings.issuer)
     # On the event loop, like every other handler: a thread-pool hand-off cost CPU and, behind the GIL's switch
     # interval, the worst latency of a sign-in's five requests.
     return server.token_response(svc.db, ctx, svc.settings, svc.keys, parsed)

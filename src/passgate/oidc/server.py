@@ -67,7 +67,9 @@ class ParsedRequest(OAuth2Request):
         return self._form
 
 
-async def parse(request: Request) -> ParsedRequest:
+async def parse(request: Request, issuer: str) -> ParsedRequest:
+    """The request as Authlib reads it. Its URI is the public one (the issuer's), which is also cheaper than
+    Starlette's `request.url` (a Host header parse and a URL built per request)."""
     form: dict[str, list[str]] = defaultdict(list)
     if request.method == "POST":
         for key, value in await form_items(request):
@@ -76,7 +78,9 @@ async def parse(request: Request) -> ParsedRequest:
     for key, value in request.query_params.multi_items():
         query[key].append(value)
     # Starlette's Headers match names case-insensitively, as Authlib's 'Authorization' lookup needs.
-    return ParsedRequest(request.method, str(request.url), request.headers, dict(query), dict(form))
+    raw_query = request.scope.get("query_string", b"").decode("latin-1")
+    uri = issuer + request.scope["path"] + ("?" + raw_query if raw_query else "")
+    return ParsedRequest(request.method, uri, request.headers, dict(query), dict(form))
 
 
 class RegisteredClient(ClientMixin):  # type: ignore[misc]
