@@ -122,3 +122,13 @@ def test_threads_never_share_a_session(db: Database) -> None:
     assert errors == []
     assert len({id(s) for s in seen}) == threads
     assert count(db) == threads * 5
+
+
+def test_a_session_used_after_its_transaction_is_left_to_its_user(db: Database) -> None:
+    with db.transaction() as stale:
+        pass
+    assert count_in(stale) == 0  # a closed Session begins a transaction of its own when used again
+    with db.transaction() as session:
+        assert session is not stale
+    assert stale.in_transaction()  # not ended under its user's feet
+    stale.close()

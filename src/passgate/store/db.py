@@ -64,7 +64,7 @@ class Database:
         connection wrote meanwhile), so concurrent writers would otherwise fail."""
         idle = self._idle
         session: Session | None = getattr(idle, "session", None)
-        if session is None:
+        if session is None or session.in_transaction():  # in use again after its transaction ended: not ours
             session = self.sessions()
         else:
             idle.session = None
