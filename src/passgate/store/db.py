@@ -50,10 +50,10 @@ class Database:
         self.config_cache = ConfigCache()
         self._info = {CACHE: self.config_cache}
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=self._info)
-        # Each thread's Session between two of its transactions. Building a Session and its state costs more
-        # CPU than the SELECT of a small transaction, and a closed Session is as good as a new one (no objects,
-        # no connection, no transaction), so transactions reuse it. A Session in use is not here: a transaction
-        # opened inside another one, or by another coroutine on the same event loop thread, gets its own.
+        # Each thread's Session between two of its transactions. A closed Session is as good as a new one (no
+        # objects, no connection, no transaction), and building one for every transaction was a seventh of the
+        # CPU of a small one (bench/transactions.py). A Session in use is not here: a transaction opened inside
+        # another one, or by another coroutine on the same event loop thread, gets its own.
         self._idle = threading.local()
         self._sqlite = self.engine.dialect.name == "sqlite"
 
