@@ -45,9 +45,12 @@ def _cases(db: Database, url: str) -> dict[str, Callable[[], object]]:
         with db.engine.begin() as connection:
             driver = connection.connection.driver_connection
             assert driver is not None
-            with driver.cursor() as cursor:
+            cursor = driver.cursor()  # sqlite3's is no context manager
+            try:
                 cursor.execute(_SQL)
                 cursor.fetchall()
+            finally:
+                cursor.close()
 
     cases: dict[str, Callable[[], object]] = {"Database.transaction": orm, "engine.begin": core}
     if db.engine.dialect.name == "postgresql":
