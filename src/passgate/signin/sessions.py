@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from ..context import RequestContext
 from ..core.values import Evidence, MethodMode, PasskeyEvidence
 from ..store.prepared import Prepared
-from ..store.tables import BrowserSession, Passkey, User, new_id
+from ..store.tables import BrowserSession, Passkey, PasskeyView, User, UserView, new_id
 
 COOKIE = "passgate_session"
 AGENT_COOKIE = "passgate_agent"
@@ -43,7 +43,7 @@ def token_hash(token: str) -> str:
 def start(
     session: Session,
     ctx: RequestContext,
-    user: User,
+    user: UserView,
     method: str,
     amr: list[str],
     expires_at: datetime,
@@ -62,13 +62,13 @@ def start(
     return token
 
 
-def passkey_evidence(passkey: Passkey) -> PasskeyEvidence:
+def passkey_evidence(passkey: PasskeyView) -> PasskeyEvidence:
     """A stored passkey's verified facts, as strengths and Conditional Access compare them."""
     return PasskeyEvidence(aaguid=passkey.aaguid.lower(), attested=passkey.attestation_level == "attested",
                            device_bound=not passkey.backup_eligible)
 
 
-def evidence(modes: Sequence[MethodMode], auth_time: datetime, passkey: Passkey | None = None) -> Evidence:
+def evidence(modes: Sequence[MethodMode], auth_time: datetime, passkey: PasskeyView | None = None) -> Evidence:
     """What a sign-in proved: its modes, when, and with which passkey."""
     return Evidence(methods=frozenset(modes), auth_time=auth_time,
                     passkey=passkey_evidence(passkey) if passkey is not None else None)
