@@ -112,7 +112,8 @@ def session_for(client: TestClient, db: Database, user_id: str) -> None:
     with db.transaction() as session:
         user = session.get(User, user_id)
         assert user is not None
-        token = sessions.start(session, RequestContext(), user, "temporaryAccessPass", ["otp"], utcnow() + minutes(60))
+        token = sessions.start(session, RequestContext(), user, "temporaryAccessPass", ["otp"],
+                               utcnow() + minutes(60)).token
     client.cookies.set(sessions.COOKIE, token)
 
 

@@ -27,7 +27,7 @@ from .oidc_helpers import (
     refresh,
     tokens,
 )
-from .test_signin_support import enrol, passkey_sign_in, set_enabled, signed_in_as
+from .test_signin_support import enrol, issue_tap, passkey_sign_in, set_enabled, signed_in_as
 
 
 def counts(db: Database) -> tuple[int, int, int]:
@@ -414,7 +414,8 @@ def test_step_up_from_a_pass_session_by_a_passkey_ceremony(client: Any, db: Data
     with db.transaction() as s:
         user = s.get(User, user_id)
         assert user is not None
-        token = sessions.start(s, RequestContext(), user, "temporaryAccessPass", ["otp"], utcnow() + timedelta(hours=1))
+        token = sessions.start(s, RequestContext(), user, "temporaryAccessPass", ["otp"],
+                               utcnow() + timedelta(hours=1)).token
     client.cookies.set(sessions.COOKIE, token)
     verifier, challenge = pkce()
     # Without acr_values the pass session is enough (SSO) ...
@@ -462,6 +463,36 @@ def test_a_sign_in_for_an_authorize_request_answers_it_at_once(client: Any, db: 
     assert sorted((e.details.get("protocol", ""), e.error_code, e.user_id) for e in logged) == \
         [("", 0, user_id), ("oidc", 0, user_id)]
     # The marker was used by that answer: following `next` again is no fresh sign-in for prompt=login.
+    again = client.get(back, follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"].startswith("/signin?")
+
+
+def test_a_refusal_of_the_answered_request_keeps_the_sign_in(client: Any, db: Database) -> None:
+    """The authorize request answered with a sign-in can still be refused (here: the app asks for a passkey's
+    strength and the user signed in with a pass). The sign-in stands, the app gets its OAuth error at once, the
+    refusal is logged beside the sign-in, and the marker has served its one answer."""
+    from passgate.signin import sessions
+    from passgate.store.tables import SignIn
+
+    client_id, _ = make_app(db, name="Strong app")
+    user_id, _, _ = enrol(client, db, "uma@example.com")  # a passkey: phishing-resistant is within reach
+    secret = issue_tap(db, user_id, once=False)
+    _, challenge = pkce()
+    back, marker = _back_and_marker(authorize(client, client_id, challenge, acr_values="phr"))
+    signed = client.post("/api/signin/tap", json={"username": "uma@example.com", "temporaryAccessPass": secret,
+                                                  "authorization": marker, "next": back})
+    assert signed.status_code == 200, signed.text
+    assert sessions.COOKIE + "=" in signed.headers["set-cookie"]  # signed in
+    where = signed.json()["redirect"]
+    assert where.startswith(REDIRECT + "?"), where
+    answer = {k: v[0] for k, v in parse_qs(urlsplit(where).query).items()}
+    assert answer["error"] == "unmet_authentication_requirements" and answer["state"] == "st-1"
+    assert "code" not in answer and counts(db)[0] == 0
+    with db.transaction() as s:
+        logged = sorted((e.details.get("protocol", ""), e.error_code) for e in s.scalars(select(SignIn).where(
+            SignIn.app_id == client_id, SignIn.user_id == user_id)))
+    assert logged[0] == ("", 0) and logged[1][0] == "oidc" and logged[1][1] != 0 and len(logged) == 2
+    # Following the way back is no fresh sign-in any more: the step-up to a passkey is asked for.
     again = client.get(back, follow_redirects=False)
     assert again.status_code == 303 and again.headers["location"].startswith("/signin?")
 

@@ -100,7 +100,8 @@ def signed_in_as(client: Any, db: Database, upn: str) -> str:
     with db.transaction() as session:
         user = session.get(User, user_id)
         assert user is not None
-        token = sessions.start(session, RequestContext(), user, "temporaryAccessPass", ["otp"], utcnow() + minutes(60))
+        token = sessions.start(session, RequestContext(), user, "temporaryAccessPass", ["otp"],
+                               utcnow() + minutes(60)).token
     client.cookies.set(sessions.COOKIE, token)
     return user_id
 

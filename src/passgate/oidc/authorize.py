@@ -162,14 +162,15 @@ def _claim_fresh(session: Session, value: str | None, binding: str, app: App, br
 
 
 def decide(session: Session, settings: Settings, ctx: RequestContext, req: Request, cookie: str | None,
-           path: str, binding: str) -> Outcome:
+           path: str, binding: str, signed: flow.SignedIn | None = None) -> Outcome:
     """Issue a code from the browser's session, or say where the browser must sign in first. `binding`
-    identifies the browser (its agent cookie) that a sign-in marker must belong to."""
+    identifies the browser (its agent cookie) that a sign-in marker must belong to. `signed`: the sign-in that
+    has just started the browser's session in this transaction, instead of the session of `cookie`."""
     now = ctx.now
     p = req.params
     prompts = set((p.get("prompt") or "").split())
     wanted = grants.requested_level(p.get("acr_values"))
-    found = sessions.current(session, cookie, now)
+    found = (signed.started.row, signed.user) if signed is not None else sessions.current(session, cookie, now)
     browser: BrowserSession | None = found[0] if found else None
     user: User | None = found[1] if found else None
     # Just signed in for this very request: a ceremony after the marker was stored, in this browser, used once.
@@ -218,7 +219,8 @@ def decide(session: Session, settings: Settings, ctx: RequestContext, req: Reque
         # Conditional Access for this app on every code, SSO reuse included: a policy enabled since the
         # session began applies at the next app sign-in.
         target = access.app_target(req.app)
-        decision = access.decide(session, ctx, user.id, sessions.evidence_of(session, browser), target)
+        evidence = signed.started.evidence if signed is not None else sessions.evidence_of(session, browser)
+        decision = access.decide(session, ctx, user.id, evidence, target)
         access.note(attempt, decision, target)
         refused = access.refusal(decision, target)
         if refused is not None:

@@ -24,6 +24,7 @@ from ..logs.writer import SignInAttempt, record_sign_in
 from ..passkeys import challenges
 from ..signin import access as signin_access
 from ..signin import sessions
+from ..signin.flow import SignedIn
 from ..store import registrations
 from ..store.tables import App, BrowserSession, OAuthGrant, RefreshToken, User
 from ..web.deps import Services, context_of, form_items, request_context, services
@@ -151,38 +152,56 @@ class Authorization:
         return None
 
 
+class _RolledBack(Exception):
+    """Leaves a refused authorize request's transaction with nothing of it kept."""
+
+
+def _authorize_in(session: Session, svc: Services, ctx: RequestContext, query: dict[str, list[str]],
+                  cookie: str | None, agent: str, path: str, signed: SignedIn | None = None) -> Authorization:
+    """One authorize request in `session`'s transaction: the app, the browser's session (`cookie`, or the sign-in
+    `signed` that has just started it), the code. A refusal is returned, not logged; what it read stays readable
+    for its log entry."""
+    req: authz.Request | None = None
+    try:
+        req = authz.check_client(session, query)
+        authz.check_params(req, query)
+        return Authorization(req, authz.decide(session, svc.settings, ctx, req, cookie, path,
+                                               challenges.binding_of(agent), signed))
+    except authz.AuthorizeError as exc:
+        return Authorization(req, refused=PassgateError(exc.code, exc.description), oauth_error=exc)
+    except PassgateError as exc:
+        return Authorization(req, refused=exc)
+
+
+def _log_refused(session: Session, ctx: RequestContext, cookie: str | None, query: dict[str, list[str]],
+                 done: Authorization) -> None:
+    exc = done.refused
+    assert exc is not None
+    if isinstance(exc, signin_access.Refused):
+        record_sign_in(session, ctx, exc.attempt, exc)  # with the policies that ended it
+    else:
+        _log_refusal(session, ctx, cookie, query, exc, done.oauth_error.error if done.oauth_error else None)
+
+
 def run_authorize(svc: Services, ctx: RequestContext, query: dict[str, list[str]], cookie: str | None, agent: str,
                   path: str, log_client_refusal: bool = True) -> Authorization:
-    """One authorize request: the app, the browser's session (`cookie`), the code. `agent` is the browser's
-    agent cookie, which pending authorizations are bound to."""
-    req: authz.Request | None = None
-    oauth_error: authz.AuthorizeError | None = None
+    """One authorize request in a transaction of its own. `agent` is the browser's agent cookie, which pending
+    authorizations are bound to."""
     try:
         with svc.db.transaction(write=True) as session:
-            try:
-                req = authz.check_client(session, query)
-                try:
-                    authz.check_params(req, query)
-                    outcome = authz.decide(session, svc.settings, ctx, req, cookie, path,
-                                           challenges.binding_of(agent))
-                except authz.AuthorizeError as exc:
-                    oauth_error = exc
-                    raise PassgateError(exc.code, exc.description) from None
-            except PassgateError:
-                # What was read stays readable for the log entry and the answer after the rollback below.
-                session.expunge_all()
-                raise
-    except PassgateError as exc:
-        # A refusal leaves nothing behind (no code, no pending authorization): its transaction was rolled back,
-        # and only its log entry is written, alone. No savepoint is needed on the way to a code.
-        if req is not None or log_client_refusal:  # a bad client or redirect URI: maybe the caller's to log
-            with svc.db.transaction(write=True) as session:
-                if isinstance(exc, signin_access.Refused):
-                    record_sign_in(session, ctx, exc.attempt, exc)  # with the policies that ended it
-                else:
-                    _log_refusal(session, ctx, cookie, query, exc, oauth_error.error if oauth_error else None)
-        return Authorization(req, refused=exc, oauth_error=oauth_error)
-    return Authorization(req, outcome)
+            done = _authorize_in(session, svc, ctx, query, cookie, agent, path)
+            if done.refused is None:
+                return done
+            session.expunge_all()  # what was read stays readable after the rollback
+            raise _RolledBack
+    except _RolledBack:
+        pass
+    # A refusal leaves nothing behind (no code, no pending authorization): its transaction was rolled back,
+    # and only its log entry is written, alone. No savepoint is needed on the way to a code.
+    if done.req is not None or log_client_refusal:  # a bad client or redirect URI: maybe the caller's to log
+        with svc.db.transaction(write=True) as session:
+            _log_refused(session, ctx, cookie, query, done)
+    return done
 
 
 @router.get(AUTHORIZE_PATH, include_in_schema=False)
@@ -209,19 +228,31 @@ async def authorize(request: Request) -> Response:
     return response
 
 
-def destination_after_sign_in(svc: Services, ctx: RequestContext, next_path: str | None, session_token: str,
-                              agent: str) -> str | None:
-    """Where a browser that has just signed in goes, when the sign-in page was opened for an authorize request
-    (`next_path`): that request is answered here at once with the new session, saving the browser a round trip.
-    The answer is the app's redirect URI with the code (or an OAuth error), or the sign-in or Security info
-    page Conditional Access sends it to. None: the browser follows `next_path` itself (not an authorize
-    request, an answer by form_post, or a request that Passgate's error page must explain)."""
+def authorize_request_in(next_path: str | None) -> dict[str, list[str]] | None:
+    """The authorize request that a sign-in page's way back (`next_path`) is, when Passgate can answer it at the
+    end of the sign-in itself: answered by redirect, and not prompt=none (a page is never opened for one).
+    None: the browser follows `next_path` itself (not an authorize request, or an answer by form_post)."""
     if not next_path or not next_path.startswith(AUTHORIZE_PATH + "?") or len(next_path) > 8192:
         return None
     query = parse_qs(urlsplit(next_path).query, keep_blank_values=True)
-    if (query.get("response_mode") or ["query"]) != ["query"]:
-        return None  # a form_post answer is a page the browser must load from the authorize endpoint
-    done = run_authorize(svc, ctx, query, session_token, agent, AUTHORIZE_PATH, log_client_refusal=False)
+    if (query.get("response_mode") or ["query"]) != ["query"] or "none" in (query.get("prompt") or []):
+        return None
+    return query
+
+
+def destination_after_sign_in(session: Session, svc: Services, ctx: RequestContext, query: dict[str, list[str]],
+                              signed: SignedIn, agent: str) -> str | None:
+    """Where a browser that is signing in goes next, when its sign-in page was opened for the authorize request
+    `query`: that request is answered in the sign-in's own transaction, with the new session, saving the browser a
+    round trip and the server a transaction. The answer is the app's redirect URI with the code (or an OAuth
+    error), or the sign-in or Security info page Conditional Access sends it to. None: the browser follows its
+    way back itself (a request that Passgate's error page must explain).
+
+    A refusal is logged here and keeps the sign-in. What the refused request wrote stays: only the claim of its
+    pending authorization can come before a refusal, and a marker serves one answer, a refusal included."""
+    done = _authorize_in(session, svc, ctx, query, signed.session_token, agent, AUTHORIZE_PATH, signed)
+    if done.refused is not None and done.req is not None:
+        _log_refused(session, ctx, signed.session_token, query, done)
     values = done.for_app()
     if values is not None and done.req is not None:
         return authz.location(done.req, svc.settings, values)

@@ -29,6 +29,7 @@ from ..core.values import Evidence, MethodMode
 from ..logs.writer import MULTI_FACTOR, PREVIOUSLY_SATISFIED, SINGLE_FACTOR, SignInAttempt, record_sign_in
 from ..passkeys import aaguids, registry
 from ..store import registrations
+from ..store.prepared import Prepared
 from ..store.tables import App, BrowserSession, PasskeyView, PendingAuthorization, User, UserView
 from . import sessions
 
@@ -65,7 +66,7 @@ class Refused(PassgateError):
 
 
 # Built once, as it runs on every sign-in from an app: the record and its app in one round trip.
-_PENDING_APP = (
+_PENDING_APP = Prepared(
     select(PendingAuthorization.binding, PendingAuthorization.used_at, PendingAuthorization.expires_at,
            App.app_id, App.display_name)
     .join(App, App.id == PendingAuthorization.app_id)
@@ -77,7 +78,7 @@ def pending_target(session: Session, marker: str | None, binding: str, now: date
     """The app of this browser's live pending authorization (`marker` as carried back to the sign-in page),
     or the sign-in portal. Only the app is taken from the record; what it requires is evaluated afresh."""
     if marker and len(marker) <= 128:
-        row = session.execute(_PENDING_APP, {"id_hash": hashlib.sha256(marker.encode()).hexdigest()}).first()
+        row = _PENDING_APP.first(session, {"id_hash": hashlib.sha256(marker.encode()).hexdigest()})
         if row is not None and row.used_at is None and row.expires_at > now \
                 and secrets.compare_digest(row.binding, binding):
             return Target(row.app_id, row.display_name)

@@ -70,8 +70,12 @@ U = TypeVar("U", bound=UserView)
 @dataclass(frozen=True, slots=True)
 class SignedIn:
     user: UserView
-    session_token: str
+    started: sessions.Started
     expires_at: Any
+
+    @property
+    def session_token(self) -> str:
+        return self.started.token
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,22 @@ class SecondStepRequired:
     method: str
     pending: str  # base64url of a single-use challenge bound to this browser
     expires_at: Any
+
+
+# What the caller does in a finished sign-in's own transaction, once its session is stored (the API answers the
+# authorize request the sign-in page was opened for).
+Then = Callable[[Session, SignedIn], None]
+
+
+def _then_if_signed_in(then: Then | None) -> Callable[[Session, SignedIn | SecondStepRequired], None] | None:
+    if then is None:
+        return None
+
+    def after(session: Session, result: SignedIn | SecondStepRequired) -> None:
+        if isinstance(result, SignedIn):
+            then(session, result)
+
+    return after
 
 
 def label_of(browser: BrowserSession) -> str:
@@ -110,13 +130,14 @@ def run_attempt(
     method: str,
     body: Callable[[Session, SignInAttempt], T],
     log_success: bool = True,
+    after: Callable[[Session, T], None] | None = None,
 ) -> T:
     """Run one sign-in attempt (or one step of it); on refusal, log it with what was learnt and re-raise, with
     nothing else of the attempt kept. A step that is not itself a sign-in (identify, request options) logs only
-    refusals."""
+    refusals. `after` runs in the same transaction once the attempt succeeded and was logged."""
     attempt = SignInAttempt(method=method)
     if method in _WRONG_GUESSES:
-        return _counted_attempt(db, ctx, attempt, body, log_success)
+        return _counted_attempt(db, ctx, attempt, body, log_success, after)
     entry: dict[str, Any] | None = None
     try:
         with db.transaction(write=True) as session:  # every attempt writes: the log entry if nothing else
@@ -128,6 +149,8 @@ def run_attempt(
                 raise
             if log_success:
                 record_sign_in(session, ctx, attempt, attempt.interrupted)
+            if after is not None:
+                after(session, result)
             return result
     except PassgateError:
         if entry is None:
@@ -139,7 +162,8 @@ def run_attempt(
 
 
 def _counted_attempt(db: Database, ctx: RequestContext, attempt: SignInAttempt,
-                     body: Callable[[Session, SignInAttempt], T], log_success: bool) -> T:
+                     body: Callable[[Session, SignInAttempt], T], log_success: bool,
+                     after: Callable[[Session, T], None] | None) -> T:
     """An attempt with a guessable secret (pass, password, code), whose refusals the rate limit counts from the
     log: a refusal is logged in the attempt's own transaction (a savepoint undoes the rest), so on SQLite, whose
     write lock serialises attempts, the next guess counts it."""
@@ -150,6 +174,8 @@ def _counted_attempt(db: Database, ctx: RequestContext, attempt: SignInAttempt,
                 result = body(session, attempt)
             if log_success:
                 record_sign_in(session, ctx, attempt, attempt.interrupted)
+            if after is not None:
+                after(session, result)
             return result
         except PassgateError as exc:
             record_sign_in(session, ctx, attempt, exc)
@@ -292,21 +318,22 @@ def _passkey_body(
         # RFC 8176: a hardware-protected key only when attested and device-bound (it cannot leave the device).
         hardware = passkey.attestation_level == "attested" and not passkey.backup_eligible
         amr = ["hwk" if hardware else "swk", "user", "mfa"]
-        token = sessions.start(
-            session, ctx, user, PASSKEY, amr, ctx.now + timedelta(minutes=settings.session_minutes), passkey.id,
+        started = sessions.start(
+            session, ctx, user, PASSKEY, amr, ctx.now + timedelta(minutes=settings.session_minutes), passkey,
             modes=[MethodMode.FIDO2],
         )
-        return SignedIn(user, token, ctx.now + timedelta(minutes=settings.session_minutes))
+        return SignedIn(user, started, ctx.now + timedelta(minutes=settings.session_minutes))
 
     return body
 
 
 def passkey_sign_in(
-    db: Database, ctx: RequestContext, settings: Settings, binding: str, credential: Any, marker: str | None = None
+    db: Database, ctx: RequestContext, settings: Settings, binding: str, credential: Any, marker: str | None = None,
+    then: Then | None = None,
 ) -> SignedIn:
     """`marker`: the pending authorization the sign-in page was sent with (Conditional Access runs for its
     app; without one, for the sign-in portal)."""
-    return run_attempt(db, ctx, PASSKEY_LABEL, _passkey_body(ctx, settings, binding, credential, marker))
+    return run_attempt(db, ctx, PASSKEY_LABEL, _passkey_body(ctx, settings, binding, credential, marker), after=then)
 
 
 # Which logged refusals count as a wrong guess, per method label: the log is the counter.
@@ -341,7 +368,7 @@ def _refuse_if_rate_limited(
 
 
 def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str, secret: str,
-                binding: str = "", marker: str | None = None) -> SignedIn:
+                binding: str = "", marker: str | None = None, then: Then | None = None) -> SignedIn:
     def body(session: Session, attempt: SignInAttempt) -> SignedIn:
         attempt.user_principal_name = upn.strip().lower()
         user = _user_named(session, attempt.user_principal_name)
@@ -374,10 +401,9 @@ def tap_sign_in(db: Database, ctx: RequestContext, settings: Settings, upn: str,
         attempt.details = {"temporaryAccessPassId": row.id, "isUsableOnce": row.is_usable_once}
         access.check_ceremony(session, ctx, attempt, user, access.pending_target(session, marker, binding, ctx.now),
                               [mode])
-        token = sessions.start(session, ctx, user, TAP, ["otp"], end, modes=[mode])
-        return SignedIn(user, token, end)
+        return SignedIn(user, sessions.start(session, ctx, user, TAP, ["otp"], end, modes=[mode]), end)
 
-    return run_attempt(db, ctx, TAP_LABEL, body)
+    return run_attempt(db, ctx, TAP_LABEL, body, after=then)
 
 
 def _start_legacy_session(
@@ -387,13 +413,13 @@ def _start_legacy_session(
     end = ctx.now + timedelta(minutes=settings.session_minutes)
     ordered = [m for m in (MethodMode.PASSWORD, MethodMode.SOFTWARE_OATH) if m in modes]
     access.check_ceremony(session, ctx, attempt, user, target, ordered)
-    token = sessions.start(session, ctx, user, PASSWORD, legacy_rules.amr_of(modes), end, modes=ordered)
-    return SignedIn(user, token, end)
+    return SignedIn(user, sessions.start(session, ctx, user, PASSWORD, legacy_rules.amr_of(modes), end, modes=ordered),
+                    end)
 
 
 def password_sign_in(
     db: Database, ctx: RequestContext, settings: Settings, binding: str, upn: str, password: str,
-    marker: str | None = None,
+    marker: str | None = None, then: Then | None = None,
 ) -> SignedIn | SecondStepRequired:
     """Check the password; finish the sign-in, or, when the user has an authenticator app, ask for its code
     in a second step bound to this browser (logged as interrupted: the password was right)."""
@@ -422,7 +448,7 @@ def password_sign_in(
         return SecondStepRequired(user, SOFTWARE_OATH, bytes_to_base64url(pending),
                                   ctx.now + timedelta(seconds=settings.challenge_seconds))
 
-    return run_attempt(db, ctx, PASSWORD_LABEL, body)
+    return run_attempt(db, ctx, PASSWORD_LABEL, body, after=_then_if_signed_in(then))
 
 
 def confirm_password(db: Database, ctx: RequestContext, settings: Settings, user_id: str, password: str) -> None:
@@ -442,7 +468,7 @@ def confirm_password(db: Database, ctx: RequestContext, settings: Settings, user
 
 def code_sign_in(
     db: Database, ctx: RequestContext, settings: Settings, binding: str, pending: str, code: str,
-    marker: str | None = None,
+    marker: str | None = None, then: Then | None = None,
 ) -> SignedIn:
     """The second step after a right password: a TOTP code from one of the user's authenticator apps."""
 
@@ -472,4 +498,4 @@ def code_sign_in(
             access.pending_target(session, marker, binding, ctx.now),
         )
 
-    return run_attempt(db, ctx, OATH_LABEL, body)
+    return run_attempt(db, ctx, OATH_LABEL, body, after=then)

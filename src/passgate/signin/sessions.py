@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select, update
@@ -40,6 +41,13 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Started:
+    token: str  # the cookie's value, shown once
+    row: BrowserSession  # as stored (a detached copy: the insert bypasses the ORM)
+    evidence: Evidence
+
+
 def start(
     session: Session,
     ctx: RequestContext,
@@ -47,19 +55,22 @@ def start(
     method: str,
     amr: list[str],
     expires_at: datetime,
-    passkey_id: str | None = None,
+    passkey: PasskeyView | None = None,
     modes: Sequence[MethodMode] | None = None,
-) -> str:
-    """A new session; `modes` are what the sign-in proved (a passkey proves fido2, a pass its kind)."""
+) -> Started:
+    """A new session; `modes` are what the sign-in proved (a passkey proves fido2, a pass its kind). The caller
+    gets it as stored, so that what it does next in the same transaction (answer an authorize request) need not
+    read it back."""
     token = secrets.token_urlsafe(32)
     if modes is None:
         modes = [MethodMode.FIDO2] if method == "passkey" else [MethodMode.TAP_MULTI_USE]
-    _INSERT.run(session, {
+    values = {
         "id": new_id(), "token_hash": token_hash(token), "user_id": user.id, "auth_time": ctx.now,
-        "expires_at": expires_at, "method": method, "amr": amr, "passkey_id": passkey_id,
+        "expires_at": expires_at, "method": method, "amr": amr, "passkey_id": passkey.id if passkey else None,
         "auth_methods": [m.value for m in modes], "ended_at": None,
-    })
-    return token
+    }
+    _INSERT.run(session, values)
+    return Started(token, BrowserSession(**values), evidence(modes, ctx.now, passkey))
 
 
 def passkey_evidence(passkey: PasskeyView) -> PasskeyEvidence:

@@ -24,7 +24,7 @@ from ..context import Actor, RequestContext
 from ..core import errors
 from ..core.errors import PassgateError
 from ..graph.base import iso, json_body, usable_text
-from ..oidc.routes import destination_after_sign_in
+from ..oidc.routes import authorize_request_in, destination_after_sign_in
 from ..passkeys import aaguids, challenges, registry
 from ..signin import access as signin_access
 from ..signin import flow, oath, passwords, sessions, taps
@@ -116,17 +116,33 @@ def _next(body: dict[str, Any]) -> str | None:
     return value
 
 
-def _signed_in(request: Request, response: Response, ctx: RequestContext, body: dict[str, Any],
-               signed: flow.SignedIn) -> dict[str, Any]:
-    """The answer to a finished sign-in: the session cookie, and where the browser goes. When the page was
-    opened for an authorize request (`next`), that request is answered now, so the browser goes straight to
-    the app with its code."""
-    set_session_cookie(request, response, signed)
-    back = _next(body)
-    agent = request.cookies.get(sessions.AGENT_COOKIE)
-    where = destination_after_sign_in(services(request), ctx, back, signed.session_token, agent) \
-        if back and agent else None
-    return {"userPrincipalName": signed.user.user_principal_name, "redirect": where or back or "/mysecurityinfo"}
+class _WayBack:
+    """The sign-in page's way back (`next`). When it is an authorize request, that request is answered in the
+    sign-in's own transaction (`then`), so the browser goes straight to the app with its code."""
+
+    __slots__ = ("agent", "back", "ctx", "query", "svc", "where")
+
+    def __init__(self, request: Request, ctx: RequestContext, body: dict[str, Any]) -> None:
+        self.back = _next(body)
+        self.agent = request.cookies.get(sessions.AGENT_COOKIE)
+        self.query = authorize_request_in(self.back) if self.agent else None
+        self.svc = services(request)
+        self.ctx = ctx
+        self.where: str | None = None
+
+    @property
+    def then(self) -> flow.Then | None:
+        return self._answer if self.query is not None else None
+
+    def _answer(self, session: Session, signed: flow.SignedIn) -> None:
+        assert self.query is not None and self.agent is not None
+        self.where = destination_after_sign_in(session, self.svc, self.ctx, self.query, signed, self.agent)
+
+    def answer(self, request: Request, response: Response, signed: flow.SignedIn) -> dict[str, Any]:
+        """The answer to a finished sign-in: the session cookie, and where the browser goes."""
+        set_session_cookie(request, response, signed)
+        return {"userPrincipalName": signed.user.user_principal_name,
+                "redirect": self.where or self.back or "/mysecurityinfo"}
 
 
 async def _ctx(request: Request) -> RequestContext:
@@ -173,9 +189,10 @@ def agent_of(request: Request) -> str:
 async def passkey_sign_in(request: Request, response: Response, ctx: RequestContext = Depends(_ctx)) -> Any:
     body = await json_body(request)
     svc = services(request)
+    way = _WayBack(request, ctx, body)
     signed = flow.passkey_sign_in(svc.db, ctx, svc.settings, agent_of(request), body.get("credential"),
-                                  _marker(body))
-    return _signed_in(request, response, ctx, body, signed)
+                                  _marker(body), way.then)
+    return way.answer(request, response, signed)
 
 
 @router.post("/signin/tap")
@@ -184,16 +201,17 @@ async def tap_sign_in(request: Request, response: Response, ctx: RequestContext 
     upn = _text(body, "username") or ""
     secret = _text(body, "temporaryAccessPass") or ""
     svc = services(request)
-    signed = flow.tap_sign_in(svc.db, ctx, svc.settings, upn, secret, agent_of(request), _marker(body))
-    return _signed_in(request, response, ctx, body, signed)
+    way = _WayBack(request, ctx, body)
+    signed = flow.tap_sign_in(svc.db, ctx, svc.settings, upn, secret, agent_of(request), _marker(body), way.then)
+    return way.answer(request, response, signed)
 
 
-def _signed_in_answer(request: Request, response: Response, ctx: RequestContext, body: dict[str, Any],
+def _signed_in_answer(request: Request, response: Response, way: _WayBack,
                       result: flow.SignedIn | flow.SecondStepRequired) -> Any:
     if isinstance(result, flow.SecondStepRequired):
         return {"userPrincipalName": result.user.user_principal_name, "secondFactor": result.method,
                 "pending": result.pending, "pendingExpiresDateTime": iso(result.expires_at)}
-    return _signed_in(request, response, ctx, body, result)
+    return way.answer(request, response, result)
 
 
 @router.post("/signin/password")
@@ -204,9 +222,10 @@ async def password_sign_in(request: Request, response: Response, ctx: RequestCon
     upn = _text(body, "username") or ""
     password = _secret(body, "password")
     svc = services(request)
+    way = _WayBack(request, ctx, body)
     result = flow.password_sign_in(svc.db, ctx, svc.settings, agent_binding(request, response), upn, password,
-                                   _marker(body))
-    return _signed_in_answer(request, response, ctx, body, result)
+                                   _marker(body), way.then)
+    return _signed_in_answer(request, response, way, result)
 
 
 @router.post("/signin/code")
@@ -215,8 +234,9 @@ async def code_sign_in(request: Request, response: Response, ctx: RequestContext
     pending = _text(body, "pending") or ""
     code = _text(body, "code") or ""
     svc = services(request)
-    return _signed_in_answer(request, response, ctx, body, flow.code_sign_in(
-        svc.db, ctx, svc.settings, agent_of(request), pending, code, _marker(body)))
+    way = _WayBack(request, ctx, body)
+    return _signed_in_answer(request, response, way, flow.code_sign_in(
+        svc.db, ctx, svc.settings, agent_of(request), pending, code, _marker(body), way.then))
 
 
 @router.post("/signout")
