@@ -84,7 +84,7 @@ class UserView(Protocol):
 @dataclass(frozen=True, slots=True)
 class UserRef:
     """A user read as a plain row (USER_REF_COLUMNS), read-only. On the sign-in hot path a join that loads ORM
-    entities costs 150 to 280 µs more CPU on PostgreSQL (110 to 140 on SQLite) than the same columns read with
+    entities costs 150 to 300 µs more CPU on PostgreSQL (100 to 140 on SQLite) than the same columns read with
     `Prepared` into these values (measured per read, in-process)."""
 
     id: str
