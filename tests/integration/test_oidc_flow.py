@@ -7,12 +7,12 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from passgate.context import utcnow
 from passgate.oidc.routes import provider_metadata
 from passgate.store.db import Database
-from passgate.store.tables import AuthorizationCode, OAuthGrant, Passkey, RefreshToken
+from passgate.store.tables import AuthorizationCode, OAuthGrant, Passkey, RefreshToken, User
 
 from .oidc_helpers import (
     LOGOUT,
@@ -27,7 +27,7 @@ from .oidc_helpers import (
     refresh,
     tokens,
 )
-from .test_signin_support import enrol, issue_tap, passkey_sign_in, signed_in_as
+from .test_signin_support import enrol, issue_tap, passkey_sign_in, set_enabled, signed_in_as
 
 
 def counts(db: Database) -> tuple[int, int, int]:
@@ -217,6 +217,35 @@ def test_token_refusals(client: Any, db: Database) -> None:
     # A confidential app's code cannot be redeemed without the secret.
     code = code_for(client, client_id, challenge)
     assert exchange(client, client_id, None, code, verifier).json()["error"] == "invalid_client"
+
+
+def test_a_code_gives_no_tokens_once_its_account_is_disabled_or_deleted(client: Any, db: Database) -> None:
+    client_id, secret = make_app(db)
+    user_id = signed_in_as(client, db, "hal@example.com")
+    with db.transaction() as s:
+        s.execute(update(User).where(User.id == user_id).values(mail="hal@mail.example.com"))
+    verifier, challenge = pkce()
+    code = code_for(client, client_id, challenge)
+    set_enabled(db, user_id, False)
+    refused = exchange(client, client_id, secret, code, verifier)
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "invalid_grant",
+                              "error_description": "The account that signed in is not enabled."}
+    assert counts(db)[1:] == (0, 0)
+    # The refusal did not use the code: enabled again, it gives tokens with the account's claims.
+    set_enabled(db, user_id, True)
+    good = exchange(client, client_id, secret, code, verifier)
+    assert good.status_code == 200, good.text
+    idt = claims_of(client, good.json()["id_token"])
+    assert (idt["sub"], idt["name"], idt["preferred_username"], idt["email"]) == (
+        user_id, "Hal", "hal@example.com", "hal@mail.example.com")
+    # A deleted account's codes go with it.
+    code = code_for(client, client_id, challenge)
+    with db.transaction() as s:
+        s.execute(delete(User).where(User.id == user_id))
+    gone = exchange(client, client_id, secret, code, verifier)
+    assert gone.status_code == 400 and gone.json()["error"] == "invalid_grant"
+    assert counts(db) == (0, 0, 0)  # its family went with it too, and the exchange issued nothing
 
 
 def test_public_client_uses_pkce_without_a_secret(client: Any, db: Database) -> None:

@@ -66,7 +66,11 @@ def test_username_first_sign_in(client: Any, db: Database, alg: int) -> None:
     assert row.sign_count == 2 and row.last_used_at is not None
     log = sign_ins(db)[-1]
     assert (log.error_code, log.user_id, log.authentication_method) == (0, user_id, DEVICE_BOUND)
-    assert log.details["passkeyId"] == passkey["id"]
+    # What the entry says of the account and the passkey (read as rows): names, method detail, passkey facts.
+    assert (log.user_principal_name, log.user_display_name) == ("ann@example.com", "Ann")
+    assert log.authentication_method_detail == f"{row.display_name} ({row.aaguid})" and row.model is None
+    assert log.details == {"passkeyId": passkey["id"], "aaGuid": row.aaguid, "passkeyType": "deviceBound",
+                           "passkeyProfile": "Default passkey profile"}
     with db.transaction() as session:
         (browser_session,) = session.scalars(select(BrowserSession).where(BrowserSession.method == "passkey"))
         assert browser_session.passkey_id == passkey["id"]
@@ -211,12 +215,15 @@ def test_a_disabled_user_cannot_sign_in_with_a_passkey(client: Any, db: Database
     credential = authenticator.get(request_options(client), ORIGIN)
     log = refused_attempt(db, lambda: post(client, credential), errors.USER_DISABLED, DEVICE_BOUND)
     assert log is not None and log.user_id == user_id
+    assert (log.user_principal_name, log.user_display_name) == ("ola@example.com", "Ola")
+    assert log.details["passkeyId"] == passkey["id"] and log.authentication_method_detail
     # Username-first, the options already say so, and that refusal is logged too.
     log = refused_attempt(
         db, lambda: client.post("/api/signin/passkey/options", json={"username": "ola@example.com"}),
         errors.USER_DISABLED, "Passkey",
     )
     assert log is not None and log.user_id == user_id
+    assert (log.user_principal_name, log.user_display_name) == ("ola@example.com", "Ola")
     assert stored(db, passkey["id"]).sign_count == 1
 
 

@@ -13,7 +13,7 @@ from ..context import RequestContext
 from ..core import user_agents
 from ..core.errors import PassgateError
 from ..store.prepared import Prepared
-from ..store.tables import DirectoryAudit, SignIn, User, new_id
+from ..store.tables import DirectoryAudit, SignIn, UserView, new_id
 
 PREVIOUSLY_SATISFIED = "Previously satisfied"
 PRIMARY_AUTHENTICATION = "Primary authentication"
@@ -32,7 +32,7 @@ class SignInAttempt:
     authentication step derived from the method and the outcome."""
 
     method: str
-    user: User | None = None
+    user: UserView | None = None
     user_principal_name: str | None = None
     method_detail: str | None = None
     app_id: str | None = None

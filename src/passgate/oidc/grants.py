@@ -12,7 +12,7 @@ import base64
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,18 @@ from ..config import Settings
 from ..core.values import MethodMode
 from ..signin import flow
 from ..store.prepared import Prepared
-from ..store.tables import App, AuthorizationCode, BrowserSession, OAuthGrant, Passkey, RefreshToken, User
+from ..store.tables import (
+    USER_REF_COLUMNS,
+    App,
+    AuthorizationCode,
+    BrowserSession,
+    OAuthGrant,
+    Passkey,
+    RefreshToken,
+    User,
+    UserRef,
+    UserView,
+)
 from .keys import KeyRing
 
 # Authentication context classes, weakest first. "phr"/"phrh" are from OpenID Connect EAP ACR Values 1.0;
@@ -104,25 +115,55 @@ def issue_code(session: Session, settings: Settings, now: datetime, app: App, br
     return code
 
 
-# A code with its user and the end of the browser session it came from: all the exchange reads, in one round trip.
-_CODE_USER_BROWSER = (
-    select(AuthorizationCode, User, BrowserSession.expires_at)
-    .outerjoin(User, User.id == AuthorizationCode.user_id)
-    .outerjoin(BrowserSession, BrowserSession.id == AuthorizationCode.session_id)
-    .where(AuthorizationCode.code_hash == bindparam("code_hash"))
+@dataclass(frozen=True, slots=True)
+class StoredCode:
+    """An authorization code as the exchange reads it, as a plain row: each field is the column of its name."""
+
+    code_hash: str
+    app_id: str
+    user_id: str
+    session_id: str
+    redirect_uri: str
+    scope: str
+    nonce: str
+    code_challenge: str
+    code_challenge_method: str
+    auth_time: datetime
+    acr: str
+    amr: list[Any]
+    expires_at: datetime
+    used_at: datetime | None
+    grant_id: str | None
+
+
+_CODE_FIELDS = len(fields(StoredCode))
+_USER_FIELDS = len(USER_REF_COLUMNS)
+_USERS = User.__table__
+_BROWSERS = BrowserSession.__table__
+# A code with its user and the end of the browser session it came from: all the exchange reads, in one round trip,
+# as rows rather than ORM entities (see UserRef).
+_CODE_USER_BROWSER = Prepared(
+    select(*(_CODES.c[f.name] for f in fields(StoredCode)), *USER_REF_COLUMNS,
+           _BROWSERS.c.expires_at.label("browser_end"))
+    .select_from(_CODES.outerjoin(_USERS, _USERS.c.id == _CODES.c.user_id)
+                 .outerjoin(_BROWSERS, _BROWSERS.c.id == _CODES.c.session_id))
+    .where(_CODES.c.code_hash == bindparam("code_hash"))
 )
 
 
 @dataclass(frozen=True, slots=True)
 class FoundCode:
-    row: AuthorizationCode
-    user: User | None  # None when the account was deleted
+    row: StoredCode
+    user: UserRef | None  # None when the account was deleted
     browser_end: datetime | None  # when the browser session it came from expires; None when that is gone
 
 
 def find_code(session: Session, code: str) -> FoundCode | None:
-    found = session.execute(_CODE_USER_BROWSER, {"code_hash": digest(code)}).first()
-    return FoundCode(found[0], found[1], found[2]) if found is not None else None
+    found = _CODE_USER_BROWSER.first(session, {"code_hash": digest(code)})
+    if found is None:
+        return None
+    user = found[_CODE_FIELDS:_CODE_FIELDS + _USER_FIELDS]
+    return FoundCode(StoredCode(*found[:_CODE_FIELDS]), UserRef(*user) if user[0] is not None else None, found[-1])
 
 
 # The claim and the family it is exchanged for, in one statement: a code comes back only to revoke that family.
@@ -132,7 +173,7 @@ _CLAIM_CODE = Prepared(
 )
 
 
-def claim_code(session: Session, row: AuthorizationCode, now: datetime, grant_id: str) -> bool:
+def claim_code(session: Session, row: StoredCode, now: datetime, grant_id: str) -> bool:
     """Mark the code used, for the family `grant_id`; False when another request used it first."""
     return _CLAIM_CODE.run(session, {"claimed_hash": row.code_hash, "now": now, "family": grant_id}) == 1
 
@@ -149,7 +190,7 @@ def revoke_family(session: Session, grant_id: str | None, now: datetime, reason:
         _REVOKE.run(session, {"family": grant_id, "now": now, "reason": reason})
 
 
-def family_from_code(code: AuthorizationCode, browser_end: datetime | None, now: datetime) -> OAuthGrant:
+def family_from_code(code: StoredCode, browser_end: datetime | None, now: datetime) -> OAuthGrant:
     """The token family a code is exchanged for (not yet stored: see store_family)."""
     end = now + timedelta(days=MAX_GRANT_DAYS)
     if code.acr == ACR_TAP and browser_end is not None:
@@ -249,7 +290,7 @@ def _at_hash(access_token: str) -> str:
     return base64.urlsafe_b64encode(half).rstrip(b"=").decode()
 
 
-def user_claims(user: User, scope: str) -> dict[str, Any]:
+def user_claims(user: UserView, scope: str) -> dict[str, Any]:
     scopes = scope.split()
     claims: dict[str, Any] = {"sub": user.id}
     if "profile" in scopes:
@@ -260,7 +301,7 @@ def user_claims(user: User, scope: str) -> dict[str, Any]:
     return claims
 
 
-def issue_tokens(session: Session, ring: KeyRing, settings: Settings, now: datetime, app: App, user: User,
+def issue_tokens(session: Session, ring: KeyRing, settings: Settings, now: datetime, app: App, user: UserView,
                  grant: OAuthGrant, nonce: str | None) -> dict[str, Any]:
     """An access token (RFC 9068 JWT), a refresh token when offline_access was granted, an ID token for openid."""
     iat = int(now.timestamp())

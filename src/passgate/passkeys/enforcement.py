@@ -19,11 +19,11 @@ from ..core.errors import ErrorCode
 from ..core.roles import GLOBAL_ADMINISTRATOR
 from ..logs.writer import modified, record_audit
 from ..methods_policy import fido2_policy_of
-from ..store.tables import GroupMember, Passkey, RoleAssignment, User
+from ..store.tables import GroupMember, Passkey, PasskeyView, RoleAssignment, User
 from . import mds, trust
 
 
-def facts(passkey: Passkey) -> policy.PasskeyFacts:
+def facts(passkey: PasskeyView) -> policy.PasskeyFacts:
     kind = policy.PasskeyType.SYNCED if passkey.backup_eligible else policy.PasskeyType.DEVICE_BOUND
     return policy.PasskeyFacts(passkey.aaguid, kind, passkey.attestation_level == "attested")
 
@@ -79,7 +79,7 @@ def _mark(session: Session, ctx: RequestContext, passkey: Passkey, user: User, c
     )
 
 
-def model_refusal(passkey: Passkey) -> tuple[ErrorCode, str] | None:
+def model_refusal(passkey: PasskeyView) -> tuple[ErrorCode, str] | None:
     """The refusal of a passkey whose verified model the FIDO Metadata Service has since withdrawn
     (marked by `reevaluate` after an MDS refresh)."""
     if passkey.unusable_code == errors.PASSKEY_MODEL_REVOKED.number:

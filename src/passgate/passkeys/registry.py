@@ -16,7 +16,7 @@ from ..core.errors import PassgateError
 from ..logs.writer import modified, record_audit
 from ..methods_policy import fido2_policy_of
 from ..store.prepared import Prepared
-from ..store.tables import Passkey, User
+from ..store.tables import Passkey, PasskeyView, User
 from . import ceremonies, challenges, enforcement, trust
 
 REGISTER = "register"
@@ -49,12 +49,12 @@ def get(session: Session, user: User, passkey_id: str) -> Passkey:
     return passkey
 
 
-def describe(passkey: Passkey) -> str:
+def describe(passkey: PasskeyView) -> str:
     model = f", {passkey.model}" if passkey.model else ""
     return f"{passkey.display_name} ({passkey.aaguid}{model})"
 
 
-def method_label(passkey: Passkey) -> str:
+def method_label(passkey: PasskeyView) -> str:
     return "Passkey (synced)" if passkey.backup_eligible else "Passkey (device-bound)"
 
 

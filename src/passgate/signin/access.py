@@ -30,7 +30,7 @@ from ..logs.writer import MULTI_FACTOR, PREVIOUSLY_SATISFIED, SINGLE_FACTOR, Sig
 from ..passkeys import aaguids, registry
 from ..store import registrations
 from ..store.prepared import Prepared
-from ..store.tables import App, BrowserSession, Passkey, PendingAuthorization, User
+from ..store.tables import App, BrowserSession, PasskeyView, PendingAuthorization, User, UserView
 from . import sessions
 
 # The sign-in page's words for the methods a step-up may offer.
@@ -177,7 +177,7 @@ class Offer:
     reason: str = ""
 
 
-def step_up_offer(session: Session, ctx: RequestContext, token: str | None, user: User, marker: str | None,
+def step_up_offer(session: Session, ctx: RequestContext, token: str | None, user: UserView, marker: str | None,
                   binding: str) -> Offer | None:
     """When this browser's session (of this same user) must step up for the app of `marker` (see
     `pending_target`): only the methods that help meet the requirement. None: no step-up under way, everything
@@ -199,8 +199,8 @@ def step_up_offer(session: Session, ctx: RequestContext, token: str | None, user
     return Offer(frozenset(methods), passkeys, interrupted.message if interrupted else "")
 
 
-def check_ceremony(session: Session, ctx: RequestContext, attempt: SignInAttempt, user: User, target: Target,
-                   modes: list[MethodMode], passkey: Passkey | None = None) -> None:
+def check_ceremony(session: Session, ctx: RequestContext, attempt: SignInAttempt, user: UserView, target: Target,
+                   modes: list[MethodMode], passkey: PasskeyView | None = None) -> None:
     """After a ceremony proved `modes`: the engine for the app it is for. A block ends the sign-in (nothing
     is kept, the entry says why); a step-up, registration or fresh sign-in due is logged as an interrupt, and
     the door the browser goes to next (authorize, Security info) acts on it."""

@@ -36,7 +36,19 @@ from ..logs.writer import (
 from ..methods_policy import fido2_policy_of, tap_policy_of
 from ..passkeys import ceremonies, challenges, enforcement, registry
 from ..store.db import Database
-from ..store.tables import BrowserSession, Passkey, SignIn, TemporaryAccessPass, User
+from ..store.prepared import Prepared
+from ..store.tables import (
+    PASSKEY_REF_COLUMNS,
+    USER_REF_COLUMNS,
+    BrowserSession,
+    Passkey,
+    PasskeyRef,
+    SignIn,
+    TemporaryAccessPass,
+    User,
+    UserRef,
+    UserView,
+)
 from . import access, oath, passwords, sessions, taps
 
 AUTHENTICATE = "authenticate"
@@ -52,11 +64,12 @@ OATH_LABEL = "OATH verification code"
 MULTI_FACTOR_STEP = "Multi-factor authentication"  # Graph's authenticationStepRequirement of a second factor
 
 T = TypeVar("T")
+U = TypeVar("U", bound=UserView)
 
 
 @dataclass(frozen=True, slots=True)
 class SignedIn:
-    user: User
+    user: UserView
     started: sessions.Started
     expires_at: Any
 
@@ -172,23 +185,30 @@ def _counted_attempt(db: Database, ctx: RequestContext, attempt: SignInAttempt,
 
 # Built once: these run on every sign-in.
 _USER_BY_UPN = select(User).where(User.user_principal_name == bindparam("upn"))
-# The account and its passkeys' credentials (in registration order) in one round trip.
-_USER_AND_CREDENTIALS = (
-    select(User, Passkey.id, Passkey.credential_id, Passkey.transports)
-    .outerjoin(Passkey, Passkey.user_id == User.id)
-    .where(User.user_principal_name == bindparam("upn"))
-    .order_by(Passkey.created_at)
+_PASSKEYS = Passkey.__table__
+_USERS = User.__table__
+# Read as rows, not ORM entities (see UserRef): the account and its passkeys' credentials (in registration order)
+# in one round trip.
+_USER_AND_CREDENTIALS = Prepared(
+    select(*USER_REF_COLUMNS, _PASSKEYS.c.id, _PASSKEYS.c.credential_id, _PASSKEYS.c.transports)
+    .select_from(_USERS.outerjoin(_PASSKEYS, _PASSKEYS.c.user_id == _USERS.c.id))
+    .where(_USERS.c.user_principal_name == bindparam("upn"))
+    .order_by(_PASSKEYS.c.created_at)
 )
-_PASSKEY_AND_USER = (
-    select(Passkey, User).join(User, User.id == Passkey.user_id).where(Passkey.credential_id == bindparam("raw_id"))
+_PASSKEY_AND_USER = Prepared(
+    select(*PASSKEY_REF_COLUMNS, *USER_REF_COLUMNS)
+    .select_from(_PASSKEYS.join(_USERS, _USERS.c.id == _PASSKEYS.c.user_id))
+    .where(_PASSKEYS.c.credential_id == bindparam("raw_id"))
 )
+_USER_FIELDS = len(USER_REF_COLUMNS)
+_PASSKEY_FIELDS = len(PASSKEY_REF_COLUMNS)
 
 
 def _user_named(session: Session, name: str) -> User | None:
     return session.scalar(_USER_BY_UPN, {"upn": name})
 
 
-def _require_enabled(name: str, user: User | None, attempt: SignInAttempt | None) -> User:
+def _require_enabled(name: str, user: U | None, attempt: SignInAttempt | None) -> U:
     """The account for a typed username (noted on the attempt, for its log entry), if it may sign in."""
     if attempt is not None:
         attempt.user_principal_name, attempt.user = name, user
@@ -242,12 +262,12 @@ def passkey_options(
         allowed: list[ceremonies.StoredCredential] = []
         if upn:
             name = upn.strip().lower()
-            rows = session.execute(_USER_AND_CREDENTIALS, {"upn": name}).all()
-            user = _require_enabled(name, rows[0][0] if rows else None, attempt)
+            rows = _USER_AND_CREDENTIALS.all(session, {"upn": name})
+            user = _require_enabled(name, UserRef(*rows[0][:_USER_FIELDS]) if rows else None, attempt)
             user_id = user.id
             offer = access.step_up_offer(session, ctx, session_token, user, marker, binding)
             allowed = [ceremonies.StoredCredential(credential_id, list(transports or []))
-                       for _, passkey_id, credential_id, transports in rows
+                       for passkey_id, credential_id, transports in (row[_USER_FIELDS:] for row in rows)
                        if passkey_id is not None and (offer is None or passkey_id in offer.passkey_ids)]
         challenge = challenges.issue(session, ctx, binding, AUTHENTICATE, settings.challenge_seconds, user_id)
         return ceremonies.authentication_options(settings, challenge, allowed)
@@ -261,10 +281,10 @@ def _passkey_body(
     def body(session: Session, attempt: SignInAttempt) -> SignedIn:
         assertion = ceremonies.parse_assertion(settings, credential)
         row = challenges.consume(session, ctx, binding, AUTHENTICATE, assertion.client_data.challenge)
-        found = session.execute(_PASSKEY_AND_USER, {"raw_id": assertion.credential.raw_id}).first()
+        found = _PASSKEY_AND_USER.first(session, {"raw_id": assertion.credential.raw_id})
         if found is None:
             raise PassgateError(errors.CREDENTIAL_NOT_FOUND)
-        passkey, user = found
+        passkey, user = PasskeyRef(*found[:_PASSKEY_FIELDS]), UserRef(*found[_PASSKEY_FIELDS:])
         attempt.user = user
         attempt.method = registry.method_label(passkey)
         attempt.method_detail = registry.describe(passkey)

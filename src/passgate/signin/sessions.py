@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ..context import RequestContext
 from ..core.values import Evidence, MethodMode, PasskeyEvidence
 from ..store.prepared import Prepared
-from ..store.tables import BrowserSession, Passkey, User, new_id
+from ..store.tables import BrowserSession, Passkey, PasskeyView, User, UserView, new_id
 
 COOKIE = "passgate_session"
 AGENT_COOKIE = "passgate_agent"
@@ -51,11 +51,11 @@ class Started:
 def start(
     session: Session,
     ctx: RequestContext,
-    user: User,
+    user: UserView,
     method: str,
     amr: list[str],
     expires_at: datetime,
-    passkey: Passkey | None = None,
+    passkey: PasskeyView | None = None,
     modes: Sequence[MethodMode] | None = None,
 ) -> Started:
     """A new session; `modes` are what the sign-in proved (a passkey proves fido2, a pass its kind). The caller
@@ -73,13 +73,13 @@ def start(
     return Started(token, BrowserSession(**values), evidence(modes, ctx.now, passkey))
 
 
-def passkey_evidence(passkey: Passkey) -> PasskeyEvidence:
+def passkey_evidence(passkey: PasskeyView) -> PasskeyEvidence:
     """A stored passkey's verified facts, as strengths and Conditional Access compare them."""
     return PasskeyEvidence(aaguid=passkey.aaguid.lower(), attested=passkey.attestation_level == "attested",
                            device_bound=not passkey.backup_eligible)
 
 
-def evidence(modes: Sequence[MethodMode], auth_time: datetime, passkey: Passkey | None = None) -> Evidence:
+def evidence(modes: Sequence[MethodMode], auth_time: datetime, passkey: PasskeyView | None = None) -> Evidence:
     """What a sign-in proved: its modes, when, and with which passkey."""
     return Evidence(methods=frozenset(modes), auth_time=auth_time,
                     passkey=passkey_evidence(passkey) if passkey is not None else None)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
@@ -63,6 +64,41 @@ class User(Base):
     created_at: Mapped[datetime]
 
 
+class UserView(Protocol):
+    """A user as a sign-in, its log entry and its tokens read it: the loaded `User` or a `UserRef`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def user_principal_name(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def mail(self) -> str | None: ...
+    @property
+    def account_enabled(self) -> bool: ...
+    @property
+    def webauthn_handle(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """A user read as a plain row (USER_REF_COLUMNS), read-only. On the sign-in hot path a join that loads ORM
+    entities costs 150 to 300 µs more CPU on PostgreSQL (100 to 140 on SQLite) than the same columns read with
+    `Prepared` into these values (measured per read, in-process)."""
+
+    id: str
+    user_principal_name: str
+    display_name: str
+    mail: str | None
+    account_enabled: bool
+    webauthn_handle: bytes
+
+
+# UserRef's columns, in its order, labelled with the table's name: apart from those of any table it is joined to.
+USER_REF_COLUMNS = tuple(User.__table__.c[f.name].label(f"users_{f.name}") for f in fields(UserRef))
+
+
 class Group(Base):
     __tablename__ = "groups"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -119,6 +155,58 @@ class Passkey(Base):
     @property
     def passkey_type(self) -> str:
         return "synced" if self.backup_eligible else "deviceBound"
+
+
+class PasskeyView(Protocol):
+    """A passkey as a sign-in checks, describes and logs it: the loaded `Passkey` or a `PasskeyRef`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def public_key(self) -> bytes: ...
+    @property
+    def sign_count(self) -> int: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def aaguid(self) -> str: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def attestation_level(self) -> str: ...
+    @property
+    def backup_eligible(self) -> bool: ...
+    @property
+    def unusable_code(self) -> int | None: ...
+    @property
+    def unusable_reason(self) -> str | None: ...
+    @property
+    def passkey_type(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyRef:
+    """A passkey read as a plain row (PASSKEY_REF_COLUMNS), read-only, for the same reason as `UserRef`; a
+    sign-in stores what it changes with `registry.used`."""
+
+    id: str
+    public_key: bytes
+    sign_count: int
+    display_name: str
+    aaguid: str
+    model: str | None
+    attestation_level: str
+    backup_eligible: bool
+    unusable_code: int | None
+    unusable_reason: str | None
+
+    @property
+    def passkey_type(self) -> str:
+        return "synced" if self.backup_eligible else "deviceBound"
+
+
+# PasskeyRef's columns, in its order, labelled as USER_REF_COLUMNS are.
+PASSKEY_REF_COLUMNS = tuple(Passkey.__table__.c[f.name].label(f"passkeys_{f.name}") for f in fields(PasskeyRef))
 
 
 class TemporaryAccessPass(Base):
