@@ -33,7 +33,7 @@ from ..logs.writer import PREVIOUSLY_SATISFIED, SignInAttempt, record_sign_in
 from ..signin import access, flow, sessions
 from ..store import registrations
 from ..store.prepared import Prepared
-from ..store.tables import App, BrowserSession, PendingAuthorization, User
+from ..store.tables import App, BrowserSession, PendingAuthorization, User, UserView
 from . import clients, grants
 
 FRESH = "passgate_fresh"  # on our own way back from the sign-in page: the id of a PendingAuthorization
@@ -129,7 +129,7 @@ def check_params(req: Request, query: dict[str, list[str]]) -> None:
 class Outcome:
     code: str | None = None
     sign_in_url: str | None = None
-    user: User | None = None
+    user: UserView | None = None
     browser: BrowserSession | None = None
 
 
@@ -172,7 +172,7 @@ def decide(session: Session, settings: Settings, ctx: RequestContext, req: Reque
     wanted = grants.requested_level(p.get("acr_values"))
     found = (signed.started.row, signed.user) if signed is not None else sessions.current(session, cookie, now)
     browser: BrowserSession | None = found[0] if found else None
-    user: User | None = found[1] if found else None
+    user: UserView | None = found[1] if found else None
     # Just signed in for this very request: a ceremony after the marker was stored, in this browser, used once.
     fresh = browser is not None and _claim_fresh(session, p.get(FRESH), binding, req.app, browser, now)
 
