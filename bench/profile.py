@@ -27,6 +27,9 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("uvicorn / h11 / httptools (HTTP)", ("uvicorn/", "h11/", "httptools/")),
     ("starlette / fastapi (routing, requests, responses)", ("starlette/", "fastapi/", "anyio/")),
     ("python-multipart (forms)", ("multipart/", "python_multipart/")),
+    # The one-write protocol (web/server.py) hands the response to uvloop, whose send() runs in C under its frame:
+    # time there is the socket write itself.
+    ("socket writes (send, under web/server.py)", ("HeadWithBodyTransport.write",)),
     ("passgate own code", ("passgate/",)),
     ("asyncio event loop / selectors", ("asyncio/", "selectors.py", "uvloop/")),
 ]

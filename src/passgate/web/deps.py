@@ -27,11 +27,17 @@ def services(request: Request) -> Services:
     return svc
 
 
-def context_of(request: Request) -> RequestContext:
-    given = request.headers.get("client-request-id", "")
+def _correlation_id(given: str) -> str | None:
     try:
-        correlation = str(uuid.UUID(given))
+        return str(uuid.UUID(given))
     except ValueError:
+        return None
+
+
+def context_of(request: Request) -> RequestContext:
+    given = request.headers.get("client-request-id")
+    correlation = _correlation_id(given) if given else None  # most requests carry none: nothing raised for them
+    if correlation is None:
         correlation = str(uuid.uuid4())
     return RequestContext(
         now=utcnow(),
