@@ -5,10 +5,10 @@ counted by PostgreSQL itself, so the figures are exact and do not move with the 
     python -m bench.census --log FILE       # PostgreSQL's log, if not Debian's default for the running cluster
 
 It makes a login role `passgate_census` whose statements PostgreSQL logs (`log_statement = all`, set on that
-role only, so nothing else on the server is logged), runs `python -m bench` as that role, and reads the log
-lines its throw-away database got. The sign-in steps lie between the first pending authorization stored (the
-first sign-in's authorize request) and the first refresh-token claim (the refresh step that follows them);
-each sign-in stores exactly one pending authorization, which is the count divided by.
+role only, so nothing else on the server is logged), runs `python -m bench` as that role (dropped afterwards),
+and reads the log lines its throw-away database got. The sign-in steps lie between the first pending
+authorization stored (the first sign-in's authorize request) and the first refresh-token claim (the refresh step
+that follows them); each sign-in stores exactly one pending authorization, which is the count divided by.
 
 Needs a superuser on the PostgreSQL server (to make the role) and read access to its log file.
 """
@@ -82,19 +82,23 @@ def main() -> None:
     p.add_argument("--log", type=Path, help="PostgreSQL's log file (default: Debian's for the server's version)")
     p.add_argument("bench_args", nargs="*", help="more options for python -m bench (after --)")
     args = p.parse_args()
-    engine = create_engine(args.admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        if conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": ROLE}).scalar() is None:
-            conn.execute(text(f"CREATE ROLE {ROLE} LOGIN SUPERUSER"))
-        conn.execute(text(f"ALTER ROLE {ROLE} SET log_statement = 'all'"))
-    engine.dispose()
     log = args.log or default_log(args.admin)
     offset = log.stat().st_size
     url = make_url(args.admin).set(username=ROLE, password=None).render_as_string(hide_password=False)
     command = [sys.executable, "-m", "bench", "--users", "20", "--steps", "2", "--duration", "3", "--warmup", "1",
                "--floor-seconds", "0.2", *args.bench_args, "--postgres", url]
-    print("$", " ".join(command), flush=True)
-    subprocess.run(command, check=True, env=os.environ)
+    engine = create_engine(args.admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f"DROP ROLE IF EXISTS {ROLE}"))
+        conn.execute(text(f"CREATE ROLE {ROLE} LOGIN SUPERUSER"))
+        conn.execute(text(f"ALTER ROLE {ROLE} SET log_statement = 'all'"))
+    try:
+        print("$", " ".join(command), flush=True)
+        subprocess.run(command, check=True, env=os.environ)
+    finally:
+        with engine.connect() as conn:  # the role can do anything: it does not outlive the run
+            conn.execute(text(f"DROP ROLE IF EXISTS {ROLE}"))
+        engine.dispose()
     signins, counts = census(read_run(log, offset))
     if not signins:
         raise SystemExit("no sign-in found in the log")
