@@ -37,6 +37,7 @@ from ..store.tables import (
     User,
     UserRef,
     UserView,
+    user_ref_at,
 )
 from .keys import KeyRing
 
@@ -137,7 +138,6 @@ class StoredCode:
 
 
 _CODE_FIELDS = len(fields(StoredCode))
-_USER_FIELDS = len(USER_REF_COLUMNS)
 _USERS = User.__table__
 _BROWSERS = BrowserSession.__table__
 # A code with its user and the end of the browser session it came from: all the exchange reads, in one round trip,
@@ -162,8 +162,7 @@ def find_code(session: Session, code: str) -> FoundCode | None:
     found = _CODE_USER_BROWSER.first(session, {"code_hash": digest(code)})
     if found is None:
         return None
-    user = found[_CODE_FIELDS:_CODE_FIELDS + _USER_FIELDS]
-    return FoundCode(StoredCode(*found[:_CODE_FIELDS]), UserRef(*user) if user[0] is not None else None, found[-1])
+    return FoundCode(StoredCode(*found[:_CODE_FIELDS]), user_ref_at(found, _CODE_FIELDS), found[-1])
 
 
 # The claim and the family it is exchanged for, in one statement: a code comes back only to revoke that family.

@@ -42,12 +42,12 @@ from ..store.tables import (
     USER_REF_COLUMNS,
     BrowserSession,
     Passkey,
-    PasskeyRef,
     SignIn,
     TemporaryAccessPass,
     User,
-    UserRef,
     UserView,
+    passkey_ref_at,
+    user_ref_at,
 )
 from . import access, oath, passwords, sessions, taps
 
@@ -200,8 +200,7 @@ _PASSKEY_AND_USER = Prepared(
     .select_from(_PASSKEYS.join(_USERS, _USERS.c.id == _PASSKEYS.c.user_id))
     .where(_PASSKEYS.c.credential_id == bindparam("raw_id"))
 )
-_USER_FIELDS = len(USER_REF_COLUMNS)
-_PASSKEY_FIELDS = len(PASSKEY_REF_COLUMNS)
+_CREDENTIALS_AT = len(USER_REF_COLUMNS)  # where a row of _USER_AND_CREDENTIALS has its passkey's columns
 
 
 def _user_named(session: Session, name: str) -> User | None:
@@ -263,11 +262,11 @@ def passkey_options(
         if upn:
             name = upn.strip().lower()
             rows = _USER_AND_CREDENTIALS.all(session, {"upn": name})
-            user = _require_enabled(name, UserRef(*rows[0][:_USER_FIELDS]) if rows else None, attempt)
+            user = _require_enabled(name, user_ref_at(rows[0]) if rows else None, attempt)
             user_id = user.id
             offer = access.step_up_offer(session, ctx, session_token, user, marker, binding)
             allowed = [ceremonies.StoredCredential(credential_id, list(transports or []))
-                       for passkey_id, credential_id, transports in (row[_USER_FIELDS:] for row in rows)
+                       for passkey_id, credential_id, transports in (row[_CREDENTIALS_AT:] for row in rows)
                        if passkey_id is not None and (offer is None or passkey_id in offer.passkey_ids)]
         challenge = challenges.issue(session, ctx, binding, AUTHENTICATE, settings.challenge_seconds, user_id)
         return ceremonies.authentication_options(settings, challenge, allowed)
@@ -284,7 +283,8 @@ def _passkey_body(
         found = _PASSKEY_AND_USER.first(session, {"raw_id": assertion.credential.raw_id})
         if found is None:
             raise PassgateError(errors.CREDENTIAL_NOT_FOUND)
-        passkey, user = PasskeyRef(*found[:_PASSKEY_FIELDS]), UserRef(*found[_PASSKEY_FIELDS:])
+        passkey, user = passkey_ref_at(found), user_ref_at(found, len(PASSKEY_REF_COLUMNS))
+        assert passkey is not None and user is not None  # an inner join
         attempt.user = user
         attempt.method = registry.method_label(passkey)
         attempt.method_detail = registry.describe(passkey)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -97,6 +98,12 @@ class UserRef:
 
 # UserRef's columns, in its order, labelled with the table's name: apart from those of any table it is joined to.
 USER_REF_COLUMNS = tuple(User.__table__.c[f.name].label(f"users_{f.name}") for f in fields(UserRef))
+
+
+def user_ref_at(row: Sequence[Any], start: int = 0) -> UserRef | None:
+    """The user in a row that selected USER_REF_COLUMNS from `start` on; None when an outer join found none."""
+    values = row[start:start + len(USER_REF_COLUMNS)]
+    return UserRef(*values) if values[0] is not None else None
 
 
 class Group(Base):
@@ -207,6 +214,12 @@ class PasskeyRef:
 
 # PasskeyRef's columns, in its order, labelled as USER_REF_COLUMNS are.
 PASSKEY_REF_COLUMNS = tuple(Passkey.__table__.c[f.name].label(f"passkeys_{f.name}") for f in fields(PasskeyRef))
+
+
+def passkey_ref_at(row: Sequence[Any], start: int = 0) -> PasskeyRef | None:
+    """The passkey in a row that selected PASSKEY_REF_COLUMNS from `start` on; None when an outer join found none."""
+    values = row[start:start + len(PASSKEY_REF_COLUMNS)]
+    return PasskeyRef(*values) if values[0] is not None else None
 
 
 class TemporaryAccessPass(Base):
