@@ -143,3 +143,49 @@ def test_what_it_cannot_run_exactly_is_refused(db: Database) -> None:
         Prepared(update(T).values(error_code=1)).first(s, {})  # no rows to read: run() it
     with pytest.raises(exc.ArgumentError), db.transaction(write=True) as s:
         _INSERT.run(s, {k: v for k, v in entry("partial").items() if k != "details"})
+
+
+def test_a_savepoint_rolled_back_takes_only_its_own_writes(db: Database) -> None:
+    with db.transaction(write=True) as s:
+        _INSERT.run(s, entry("outer"))
+        with pytest.raises(RuntimeError), s.begin_nested():
+            _INSERT.run(s, entry("inner"))
+            assert _READ.first(s, {"wanted": "inner"}) is not None
+            raise RuntimeError
+        assert _READ.first(s, {"wanted": "inner"}) is None
+        _INSERT.run(s, entry("after"))
+    with db.transaction() as s:
+        assert [_READ.first(s, {"wanted": w}) is not None for w in ("outer", "inner", "after")] == [True, False, True]
+
+
+def test_each_transaction_of_a_session_runs_on_its_own_connection(db: Database) -> None:
+    """A session that commits and goes on: the next statement belongs to the next transaction, so that rolling
+    that one back takes it away (it would stay if it ran on the first transaction's connection, which went back
+    to the pool at the commit)."""
+    session = db.sessions()
+    try:
+        _INSERT.run(session, entry("first"))
+        session.commit()
+        _INSERT.run(session, entry("second"))
+        session.rollback()
+    finally:
+        session.close()
+    with db.transaction() as s:
+        assert _READ.first(s, {"wanted": "first"}) is not None
+        assert _READ.first(s, {"wanted": "second"}) is None
+
+
+def test_a_transaction_that_failed_runs_nothing_more(db: Database) -> None:
+    """After a flush failed, SQLAlchemy refuses further statements until rolled back; prepared ones too."""
+    with db.transaction(write=True) as s:
+        _INSERT.run(s, entry("before"))
+    with pytest.raises(RuntimeError), db.transaction(write=True) as s:
+        assert _READ.first(s, {"wanted": "before"}) is not None
+        s.add(User(id="u-incomplete", user_principal_name="incomplete@example.com", display_name="A"))
+        with pytest.raises(exc.IntegrityError):
+            s.flush()  # no webauthn_handle
+        with pytest.raises(exc.InvalidRequestError, match="rolled back"):
+            _INSERT.run(s, entry("never"))
+        raise RuntimeError
+    with db.transaction() as s:
+        assert _READ.first(s, {"wanted": "never"}) is None
