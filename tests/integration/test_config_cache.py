@@ -60,6 +60,25 @@ def statements(db: Database) -> Iterator[list[str]]:
         event.remove(db.engine, "before_cursor_execute", count)
 
 
+@contextmanager
+def version_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """How many times the configuration version is read by a statement of its own (a prepared statement, which
+    engine events do not see)."""
+    from passgate.store import config_cache
+
+    read = config_cache._READ
+    reads: list[int] = []
+
+    class Counting:
+        def scalar(self, session: Any, params: Any) -> Any:
+            reads.append(1)
+            return read.scalar(session, params)
+
+    with monkeypatch.context() as m:
+        m.setattr(config_cache, "_READ", Counting())
+        yield reads
+
+
 def reads_of(seen: list[str], table: str) -> int:
     return sum(1 for s in seen if s.lstrip().upper().startswith("SELECT") and f"FROM {table}" in s)
 
@@ -189,7 +208,8 @@ def test_a_transaction_sees_its_own_change_and_never_leaves_it_behind(db: Databa
     assert fido2_enabled(db)
 
 
-def test_sign_ins_read_the_copy_and_never_move_the_version(client: Any, db: Database) -> None:
+def test_sign_ins_read_the_copy_and_never_move_the_version(client: Any, db: Database,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     client_id, secret = make_app(db)
     _, authenticator, _ = enrol(client, db, "ada@example.com")
 
@@ -205,12 +225,35 @@ def test_sign_ins_read_the_copy_and_never_move_the_version(client: Any, db: Data
 
     sign_in()
     before = version(db)
-    with statements(db) as seen:
+    with statements(db) as seen, version_reads(monkeypatch) as reads:
         sign_in()
     assert version(db) == before
+    # The configuration version is read once per transaction, by a statement of its own only where no earlier
+    # statement brought it: the two authorize requests; the assertion's challenge claim and the code exchange's
+    # code read bring it along.
+    assert len(reads) == 2
     for table in ("settings", "apps", "app_secrets", "conditional_access_policies", "authentication_strengths",
                   "named_locations"):
         assert reads_of(seen, table) == 0, table
+
+
+def test_the_version_a_first_statement_brings_decides_like_a_read_of_its_own(db: Database, other: Database,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A challenge claim carries the configuration version: a change made by the other process between the
+    challenge and its use applies to the claim's transaction, without a statement of its own to read it."""
+    from passgate.passkeys import challenges
+
+    ctx = RequestContext()
+    assert fido2_enabled(other)  # the other process's copy, loaded under the current version
+    with other.transaction(write=True) as s:
+        value = challenges.issue(s, ctx, "browser", "test", 60)
+    with db.transaction(write=True) as s:
+        set_fido2_state(s, "disabled")
+    with statements(other) as seen, version_reads(monkeypatch) as reads, other.transaction(write=True) as s:
+        assert challenges.consume(s, ctx, "browser", "test", value).challenge == value
+        assert not methods_policy.fido2_policy_of(s).enabled
+    assert reads == []
+    assert reads_of(seen, "settings") >= 1  # loaded afresh under the new version
 
 
 def test_a_core_write_moves_the_version_when_told(db: Database) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from ..config import Settings
 from ..core.values import MethodMode
 from ..signin import flow
+from ..store import config_cache
 from ..store.prepared import Prepared
 from ..store.tables import (
     USER_REF_COLUMNS,
@@ -144,7 +145,7 @@ _BROWSERS = BrowserSession.__table__
 # as rows rather than ORM entities (see UserRef).
 _CODE_USER_BROWSER = Prepared(
     select(*(_CODES.c[f.name] for f in fields(StoredCode)), *USER_REF_COLUMNS,
-           _BROWSERS.c.expires_at.label("browser_end"))
+           _BROWSERS.c.expires_at.label("browser_end"), config_cache.VERSION)
     .select_from(_CODES.outerjoin(_USERS, _USERS.c.id == _CODES.c.user_id)
                  .outerjoin(_BROWSERS, _BROWSERS.c.id == _CODES.c.session_id))
     .where(_CODES.c.code_hash == bindparam("code_hash"))
@@ -159,10 +160,13 @@ class FoundCode:
 
 
 def find_code(session: Session, code: str) -> FoundCode | None:
+    """The code with its user and browser session. The configuration version comes with it: the code exchange reads
+    the code first (store/config_cache.py)."""
     found = _CODE_USER_BROWSER.first(session, {"code_hash": digest(code)})
     if found is None:
         return None
-    return FoundCode(StoredCode(*found[:_CODE_FIELDS]), user_ref_at(found, _CODE_FIELDS), found[-1])
+    config_cache.seen(session, found.config_version)
+    return FoundCode(StoredCode(*found[:_CODE_FIELDS]), user_ref_at(found, _CODE_FIELDS), found.browser_end)
 
 
 # The claim and the family it is exchanged for, in one statement: a code comes back only to revoke that family.

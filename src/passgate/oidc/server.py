@@ -151,7 +151,7 @@ class CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
 
     def query_authorization_code(self, code: str, client: RegisteredClient) -> CodeRecord | None:
         srv = self.server
-        found = grants.find_code(srv.session, code)
+        found = srv.codes[code] if code in srv.codes else grants.find_code(srv.session, code)
         if found is None or found.row.app_id != client.app.id:
             return None
         row = found.row
@@ -251,6 +251,8 @@ class PassgateAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.ctx = ctx
         self.settings = settings
         self.keys = keys
+        # Codes already read in this transaction (see token_response), by value.
+        self.codes: dict[str, grants.FoundCode | None] = {}
         self.register_grant(AppCredentialsGrant)
         self.register_grant(CodeGrant, [S256Only(required=True)])
         self.register_grant(RotatingRefreshGrant)
@@ -285,6 +287,13 @@ def token_response(db: Database, ctx: RequestContext, settings: Settings, keys: 
     keys.ring(ctx)  # loaded (and created on first use) before this transaction takes the write lock
     with db.transaction(write=True) as session:
         server = PassgateAuthorizationServer(session, ctx, settings, keys)
+        data = request.payload.data
+        code = data.get("code") if data.get("grant_type") == "authorization_code" else None
+        if code:
+            # Read before the client is authenticated, as the transaction's first statement: it brings the
+            # configuration version that the client's registration is checked against (one round trip less).
+            # The code is still used only once the client and the request pass Authlib's checks.
+            server.codes[code] = grants.find_code(session, code)
         response: Response = server.create_token_response(request)
         return response
 

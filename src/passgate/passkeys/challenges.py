@@ -14,6 +14,7 @@ from webauthn.helpers import generate_challenge
 from ..context import RequestContext
 from ..core import errors
 from ..core.errors import PassgateError
+from ..store import config_cache
 from ..store.prepared import Prepared
 from ..store.tables import Challenge
 
@@ -33,7 +34,8 @@ _CLAIM = Prepared(
            _TABLE.c.binding == bindparam("bound_to"), _TABLE.c.purpose == bindparam("wanted"),
            _TABLE.c.expires_at > bindparam("now"))
     .values(used_at=bindparam("now"))
-    .returning(_TABLE.c.challenge, _TABLE.c.user_id)
+    # A sign-in's first statement: the configuration version comes with it (store/config_cache.py).
+    .returning(_TABLE.c.challenge, _TABLE.c.user_id, config_cache.VERSION)
 )
 _FIND = Prepared(select(_TABLE.c.binding, _TABLE.c.purpose, _TABLE.c.used_at, _TABLE.c.expires_at).where(
     _TABLE.c.challenge == bindparam("value")))
@@ -71,6 +73,7 @@ def consume(session: Session, ctx: RequestContext, binding: str, purpose: str, v
     """Mark the challenge used (atomically, so two racing requests cannot both pass) and return it."""
     claimed = _CLAIM.first(session, {"value": value, "bound_to": binding, "wanted": purpose, "now": ctx.now})
     if claimed is not None:
+        config_cache.seen(session, claimed.config_version)
         return Claimed(claimed.challenge, claimed.user_id)
     row = _FIND.first(session, {"value": value})
     if row is None or row.binding != binding or row.purpose != purpose:

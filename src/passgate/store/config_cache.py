@@ -40,6 +40,8 @@ CONFIG_CLASSES: tuple[type[Any], ...] = (App, AppSecret, AuthenticationStrength,
 # Executed on the session's Connection: plain Core, no ORM events, no autoflush.
 _VERSION_TABLE = ConfigVersion.__table__
 _READ = Prepared(select(_VERSION_TABLE.c.version).where(_VERSION_TABLE.c.id == 1))
+# The version as a column of another statement (a transaction's first, as a rule): see `seen`.
+VERSION = select(_VERSION_TABLE.c.version).where(_VERSION_TABLE.c.id == 1).scalar_subquery().label("config_version")
 _BUMP = update(ConfigVersion).where(ConfigVersion.id == 1).values(version=ConfigVersion.version + 1)
 
 # session.info keys. The cache comes with every session of a Database (its sessionmaker's info); the other two
@@ -89,6 +91,13 @@ def cached(session: Session, key: Hashable, load: Callable[[Session], T]) -> T:
     if version is None:  # no version row: nothing can tell a copy is current
         return load(session)
     return cache.get(version, key, lambda: load(session))
+
+
+def seen(session: Session, version: int | None) -> None:
+    """The version this transaction sees, read by one of its own statements (`VERSION` among its columns) rather
+    than by a statement of its own: one round trip less. Only a transaction's first statement should carry it, so
+    that the version is read before anything the cache keeps is loaded."""
+    session.info.setdefault(_VERSION, version)
 
 
 def bump(connection: Connection) -> None:
