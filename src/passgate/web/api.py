@@ -11,6 +11,7 @@ itself, or Security info.
 from __future__ import annotations
 
 import secrets
+import string
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,11 +57,23 @@ def agent_token(request: Request) -> tuple[str, bool]:
     return token, False
 
 
+_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-_")
+
+
+def _set_token_cookie(response: Response, name: str, token: str, secure: bool, max_age: int | None = None) -> None:
+    """Passgate's own cookies: HttpOnly, SameSite=Lax, for the whole site. The same header Starlette's
+    `set_cookie` writes, built directly for a token of URL-safe characters (nothing to quote): through
+    `http.cookies` it cost about 20 µs per cookie, two per sign-in."""
+    if not token or not _TOKEN_CHARS.issuperset(token):
+        response.set_cookie(name, token, max_age=max_age, httponly=True, samesite="lax", secure=secure, path="/")
+        return
+    age = f"; Max-Age={max_age}" if max_age is not None else ""
+    header = f"{name}={token}; HttpOnly{age}; Path=/; SameSite=lax{'; Secure' if secure else ''}"
+    response.raw_headers.append((b"set-cookie", header.encode("latin-1")))
+
+
 def set_agent_cookie(request: Request, response: Response, token: str) -> None:
-    response.set_cookie(
-        sessions.AGENT_COOKIE, token, httponly=True, samesite="lax",
-        secure=services(request).settings.cookies_secure, path="/",
-    )
+    _set_token_cookie(response, sessions.AGENT_COOKIE, token, services(request).settings.cookies_secure)
 
 
 def agent_binding(request: Request, response: Response) -> str:
@@ -73,11 +86,8 @@ def agent_binding(request: Request, response: Response) -> str:
 
 
 def set_session_cookie(request: Request, response: Response, signed: flow.SignedIn) -> None:
-    response.set_cookie(
-        sessions.COOKIE, signed.session_token, httponly=True, samesite="lax",
-        secure=services(request).settings.cookies_secure, path="/",
-        max_age=max(1, int((signed.expires_at - request.state.ctx_now).total_seconds())),
-    )
+    _set_token_cookie(response, sessions.COOKIE, signed.session_token, services(request).settings.cookies_secure,
+                      max_age=max(1, int((signed.expires_at - request.state.ctx_now).total_seconds())))
 
 
 def _text(body: dict[str, Any], key: str, required: bool = True) -> str | None:
