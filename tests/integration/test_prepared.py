@@ -189,3 +189,58 @@ def test_a_transaction_that_failed_runs_nothing_more(db: Database) -> None:
         raise RuntimeError
     with db.transaction() as s:
         assert _READ.first(s, {"wanted": "never"}) is None
+
+
+@pytest.fixture
+def pg(db: Database) -> Database:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("libpq statements: PostgreSQL's driver only")
+    return db
+
+
+def test_later_statements_of_a_transaction_run_on_libpq_and_read_the_same(pg: Database) -> None:
+    with pg.transaction(write=True) as s:
+        _INSERT.run(s, entry("one"))  # the first: psycopg's cursor begins the transaction
+        _INSERT.run(s, entry("two", details=None, applied_policies=None))  # other parameter types
+        first = _READ.first(s, {"wanted": "one"})
+        second = _READ.first(s, {"wanted": "two"})
+        prepared = s.connection().connection.info["passgate.prepared.libpq"].names
+        # The later statements were prepared on this connection, once per SQL and parameter types.
+        assert sorted(sql.split()[0] for sql, _types in prepared) == [b"INSERT", b"SELECT"]
+        changed = _PREPARED_CLEAR.all(s, {"wanted": "one", "flag": False, "at": NOW + timedelta(days=1)})
+    with pg.transaction() as s:
+        _ = _READ.first(s, {"wanted": "zzz"})  # the cursor, as the first statement
+        assert _READ.first(s, {"wanted": "one"}) == _READ.first(s, {"wanted": "one"})
+    with pg.transaction() as s:
+        by_cursor = _READ.first(s, {"wanted": "one"})
+    assert first == (first.id, NOW, first.details, first.applied_policies, True, 0)
+    assert first.details == {"sessionId": "s", "nested": {"list": [1, 2.5, None, "é"]}, "flag": False}
+    assert first.created_at.tzinfo is not None
+    assert second.details is None and second.applied_policies is None
+    assert changed[0].is_interactive is False and changed[0].created_at == NOW + timedelta(days=1)
+    assert by_cursor.is_interactive is False and by_cursor.details == first.details
+
+
+def test_libpq_errors_are_sqlalchemy_errors_and_leave_nothing(pg: Database) -> None:
+    with pg.transaction(write=True) as s:
+        _INSERT.run(s, entry("dup"))
+    with pytest.raises(exc.IntegrityError), pg.transaction(write=True) as s:
+        _INSERT.run(s, entry("kept-only-if-committed"))
+        _INSERT.run(s, entry("dup"))  # a later statement: libpq's
+    with pg.transaction() as s:
+        assert _READ.first(s, {"wanted": "kept-only-if-committed"}) is None
+        assert _READ.first(s, {"wanted": "dup"}) is not None  # the connection serves again
+
+
+def test_a_connection_lost_mid_transaction_is_discarded_and_the_next_one_works(pg: Database) -> None:
+    with pg.transaction(write=True) as s:
+        _INSERT.run(s, entry("before"))
+    with pytest.raises(exc.DBAPIError) as caught, pg.transaction() as s:
+        assert _READ.first(s, {"wanted": "before"}) is not None
+        pid = s.connection().connection.driver_connection.info.backend_pid
+        with pg.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        _READ.first(s, {"wanted": "before"})
+    assert caught.value.connection_invalidated
+    with pg.transaction() as s:
+        assert _READ.first(s, {"wanted": "before"}) is not None
