@@ -946,10 +946,13 @@ def evaluate(
     access.REGISTER_SECURITY_INFO when registering methods. The platform comes from `user_agent`
     unless given."""
     config = configuration(session)
-    # Every sign-in comes here: with no policy there is nothing to learn about the user (groups, roles, methods).
-    who = subject(session, user_id, now) if config.policies else access.Subject(user_id)
+    if not config.policies:
+        # Every sign-in comes here: with no policy there is nothing to learn, of the user (groups, roles,
+        # methods) or of the request (platform, address), and every decision is the same.
+        return access.evaluate((), access.SignIn(access.Subject(user_id), now, app_id, user_action, client_app_type,
+                                                 platform, None, evidence))
     sign_in = access.SignIn(
-        who, now, app_id, user_action, client_app_type,
+        subject(session, user_id, now), now, app_id, user_action, client_app_type,
         platform if platform is not None else access.platform_from_user_agent(user_agent), _ip(ip_address), evidence,
     )
     return access.evaluate(config.policies, sign_in, config.locations)
