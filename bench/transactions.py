@@ -5,6 +5,8 @@ version read every transaction makes) in a transaction, in a loop, and prints th
 (process time, median and minimum over rounds; the machine may be shared, so compare lines of one run):
 
 - `Database.transaction`: the ORM Session every request uses (store/db.py), the statement `Prepared`;
+- `... on an event loop`: the same on a thread running an event loop, as the sign-in's requests run, where
+  on PostgreSQL the thread keeps its connection between transactions instead of a pool checkout and checkin;
 - `engine.begin`: SQLAlchemy Core's Connection and pool, the statement on the driver's cursor;
 - `driver`: one psycopg connection held open, execute and commit (BEGIN, SELECT, COMMIT round trips);
 - `driver autocommit`: the same SELECT alone, one round trip.
@@ -16,7 +18,9 @@ on the given PostgreSQL server (dropped at the end), or a temporary SQLite file 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +40,18 @@ _READ = Prepared(select(_TABLE.c.version).where(_TABLE.c.id == 1))
 _SQL = "SELECT version FROM config_version WHERE id = 1"
 
 
-def _cases(db: Database, url: str) -> dict[str, Callable[[], object]]:
+Case = Callable[[int], None]  # runs its transaction n times
+
+
+def _times(call: Callable[[], object]) -> Case:
+    def run(n: int) -> None:
+        for _ in range(n):
+            call()
+
+    return run
+
+
+def _cases(db: Database, url: str) -> dict[str, Case]:
     def orm() -> None:
         with db.transaction() as session:
             _READ.scalar(session, {})
@@ -52,7 +67,9 @@ def _cases(db: Database, url: str) -> dict[str, Callable[[], object]]:
             finally:
                 cursor.close()
 
-    cases: dict[str, Callable[[], object]] = {"Database.transaction": orm, "engine.begin": core}
+    cases: dict[str, Case] = {"Database.transaction": _times(orm), "engine.begin": _times(core)}
+    if db.hold_seconds > 0:
+        cases["... on an event loop"] = on_event_loop(orm)
     if db.engine.dialect.name == "postgresql":
         conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         held = psycopg.connect(conninfo)
@@ -69,21 +86,34 @@ def _cases(db: Database, url: str) -> dict[str, Callable[[], object]]:
                 cursor.execute(_SQL)
                 cursor.fetchall()
 
-        cases.update({"driver": driver, "driver autocommit": driver_autocommit})
+        cases.update({"driver": _times(driver), "driver autocommit": _times(driver_autocommit)})
     return cases
 
 
-def measure(cases: dict[str, Callable[[], object]], rounds: int, calls: int) -> dict[str, list[float]]:
-    """CPU seconds per call of each case, per round; the cases take turns so that a busy spell hits them all."""
-    for call in cases.values():
-        for _ in range(calls):
+def on_event_loop(call: Callable[[], object]) -> Case:
+    """`call`, run n times in one coroutine on a thread that runs an event loop (as a request handler runs)."""
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+
+    async def inside(n: int) -> None:
+        for _ in range(n):
             call()
+
+    def run(n: int) -> None:
+        asyncio.run_coroutine_threadsafe(inside(n), loop).result(600)
+
+    return run
+
+
+def measure(cases: dict[str, Case], rounds: int, calls: int) -> dict[str, list[float]]:
+    """CPU seconds per call of each case, per round; the cases take turns so that a busy spell hits them all."""
+    for case in cases.values():
+        case(calls)
     spent: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(rounds):
-        for name, call in cases.items():
+        for name, case in cases.items():
             start = time.process_time()
-            for _ in range(calls):
-                call()
+            case(calls)
             spent[name].append((time.process_time() - start) / calls)
     return spent
 

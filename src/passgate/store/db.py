@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config_cache import CACHE, ConfigCache
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# How long an event loop's thread keeps one pooled connection between its transactions (see Database.transaction):
+# then it goes back to the pool, where the hourly recycling applies, and the next transaction takes one again.
+HOLD_SECONDS = 60.0
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -39,6 +45,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # whole pool stale, so one request per worker gets an error and the next ones reconnect. Connections
     # are also renewed hourly, so that none outlives a server-side idle or lifetime limit for long.
     kwargs.setdefault("pool_recycle", 3600)
+    if make_url(url).get_driver_name() == "psycopg":
+        # psycopg's own statement preparing stays off: after a rollback it sends DEALLOCATE ALL, which would also
+        # drop the statements store/prepared.py prepares itself (the hot ones, prepared once per connection).
+        kwargs["connect_args"] = {"prepare_threshold": None, **kwargs.get("connect_args", {})}
     return create_engine(url, **kwargs)
 
 
@@ -56,6 +66,12 @@ class Database:
         # another one, or by another coroutine on the same event loop thread, gets its own.
         self._idle = threading.local()
         self._sqlite = self.engine.dialect.name == "sqlite"
+        # On PostgreSQL, an event loop's thread (where the sign-in's requests run their transactions, one after
+        # the other) keeps a pooled connection between its transactions, for HOLD_SECONDS at most: a checkout
+        # and a checkin of the pool cost about 35 µs of CPU per transaction (bench/transactions.py). The
+        # connections held are closed by dispose(); one whose thread ends goes back to the pool when collected.
+        self.hold_seconds = 0.0 if self._sqlite else HOLD_SECONDS
+        self._held: weakref.WeakSet[Connection] = weakref.WeakSet()
 
     @contextmanager
     def transaction(self, write: bool = False) -> Iterator[Session]:
@@ -63,24 +79,58 @@ class Database:
         already read cannot wait for it (SQLite answers "database is locked" at once when another
         connection wrote meanwhile), so concurrent writers would otherwise fail."""
         idle = self._idle
-        session: Session | None = getattr(idle, "session", None)
-        if session is None or session.in_transaction():  # in use again after its transaction ended: not ours
-            session = self.sessions()
-        else:
-            idle.session = None
+        session = self._take_held(idle) if self.hold_seconds > 0 else None
+        held = session is not None
+        if session is None:
+            session = getattr(idle, "session", None)
+            if session is None or session.in_transaction():  # in use again after its transaction ended: not ours
+                session = self.sessions()
+            else:
+                idle.session = None
         try:
             with session.begin():
                 if write and self._sqlite:
                     session.execute(text("BEGIN IMMEDIATE"))
                 yield session
         finally:
-            # Objects are detached and the connection is back in the pool, as when a Session is closed for
-            # good; what the transaction kept in `info` goes too. If closing fails, the Session is not reused.
+            # Objects are detached and the connection is back in the pool (or kept, held), as when a Session is
+            # closed for good; what the transaction kept in `info` goes too. If closing fails, the Session is not
+            # reused.
             session.close()
             info = session.info
             info.clear()
             info.update(self._info)
-            idle.session = session
+            if held:
+                idle.held = session
+            else:
+                idle.session = session
+
+    def _take_held(self, idle: threading.local) -> Session | None:
+        """This thread's Session on its held connection, when the thread runs an event loop and the Session is
+        free (not in a transaction of another coroutine or an outer one); a held connection too old, closed or
+        invalidated is given back and another one taken."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        session: Session | bool | None = getattr(idle, "held", None)
+        if session is False:  # in use
+            return None
+        if isinstance(session, Session):
+            idle.held = None
+            if session.in_transaction():  # used again after its transaction ended: its user's now, with the connection
+                return self._take_held(idle)
+            connection = session.bind
+            assert isinstance(connection, Connection)
+            if not (connection.closed or connection.invalidated) and \
+                    time.monotonic() - idle.held_since < self.hold_seconds:
+                idle.held = False
+                return session
+            connection.close()
+        connection = self.engine.connect()
+        self._held.add(connection)
+        idle.held, idle.held_since = False, time.monotonic()
+        return self.sessions(bind=connection)
 
     def migrate(self) -> None:
         from alembic import command
@@ -93,4 +143,6 @@ class Database:
             command.upgrade(cfg, "head")
 
     def dispose(self) -> None:
+        for connection in list(self._held):
+            connection.close()
         self.engine.dispose()

@@ -130,7 +130,7 @@ class Prepared:
             raise Unsupported("this statement returns no rows: use run")
         parameters = plan.parameters(params)
         try:
-            if on.libpq is not None and plan.numbered is not None and on.libpq.in_transaction():
+            if on.libpq is not None and plan.numbered is not None and on.libpq.ready():
                 assert isinstance(parameters, dict)
                 return plan, *on.libpq.execute(plan, parameters)
             cursor = on.cursor
@@ -147,14 +147,15 @@ class Prepared:
 
 
 class _Libpq:
-    """A psycopg connection's libpq side, for the statements of a transaction it has begun.
+    """A psycopg connection's libpq side, for prepared statements.
 
     psycopg's cursor costs about 40 µs of CPU per small statement here, most of it Python around libpq; the same
     statement prepared once per connection and run with libpq's PQexecPrepared, its parameters dumped and its
-    rows loaded by psycopg's own adapters (the connection's, as its cursors use), costs about 25 µs. The first
-    statement of each transaction still goes through the cursor, so that psycopg begins the transaction as it
-    always does (isolation level, read-only); a transaction in error goes through it too, to be refused as
-    psycopg refuses it."""
+    rows loaded by psycopg's own adapters (the connection's, as its cursors use), costs about 25 µs. The
+    transaction is begun as psycopg begins it, with a plain BEGIN (a connection with an isolation level or
+    another transaction characteristic set, or in autocommit, goes through the cursor instead); a transaction in
+    error goes through the cursor too, to be refused as psycopg refuses it. psycopg's own preparing is off
+    (store/db.py): after a rollback it would deallocate every prepared statement, these too."""
 
     __slots__ = ("driver", "names", "pgconn", "transformer")
 
@@ -165,8 +166,19 @@ class _Libpq:
         # Statements prepared on this connection, by SQL and parameter types: they live as long as it does.
         self.names: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
 
-    def in_transaction(self) -> bool:
-        return bool(self.pgconn.transaction_status == TransactionStatus.INTRANS)
+    def ready(self) -> bool:
+        """In a transaction (or able to begin one with a plain BEGIN, begun now), and not in error."""
+        status = self.pgconn.transaction_status
+        if status == TransactionStatus.INTRANS:
+            return True
+        if status != TransactionStatus.IDLE:
+            return False
+        driver = self.driver
+        if driver.autocommit or driver.isolation_level is not None or driver.read_only is not None \
+                or driver.deferrable is not None:
+            return False
+        self._check(self.pgconn.exec_(b"BEGIN"), ExecStatus.COMMAND_OK)
+        return True
 
     def execute(self, plan: _Plan, parameters: dict[str, Any]) -> tuple[list[tuple[Any, ...]] | None, int]:
         assert plan.numbered is not None
