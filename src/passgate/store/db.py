@@ -118,7 +118,7 @@ class Database:
             return None
         if isinstance(session, Session):
             idle.held = None
-            if session.in_transaction():  # used again after its transaction ended: its user's now, with the connection
+            if session.in_transaction():  # used again after its transaction ended: left to its user
                 return self._take_held(idle)
             connection = session.bind
             assert isinstance(connection, Connection)
