@@ -90,6 +90,14 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
+def pg(db: Database) -> Database:
+    """`db` when it is PostgreSQL: for what only its driver does (statements on libpq, connections held)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: about its driver's statements and connections")
+    return db
+
+
+@pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return load_settings(database_url=database_url, data_dir=tmp_path, origins=[ORIGIN], rp_id="localhost")
 

@@ -120,13 +120,18 @@ def test_a_rollback_takes_the_prepared_writes_with_it(db: Database) -> None:
         assert _READ.first(s, {"wanted": "gone"}) is None
 
 
-def test_driver_errors_are_sqlalchemy_errors(db: Database) -> None:
+@pytest.mark.parametrize("earlier", [0, 1])
+def test_driver_errors_are_sqlalchemy_errors(db: Database, earlier: int) -> None:
+    """The failing statement first in its transaction, or after another (on PostgreSQL, one run on libpq)."""
     with db.transaction(write=True) as s:
         _INSERT.run(s, entry("twice"))
     with pytest.raises(exc.IntegrityError), db.transaction(write=True) as s:
+        for n in range(earlier):
+            _INSERT.run(s, entry(f"earlier-{n}"))
         _INSERT.run(s, entry("twice"))
-    with db.transaction() as s:  # the connection serves again
+    with db.transaction() as s:  # the connection serves again, and nothing of the failed transaction stays
         assert _READ.first(s, {"wanted": "twice"}) is not None
+        assert _READ.first(s, {"wanted": "earlier-0"}) is None
 
 
 def test_what_it_cannot_run_exactly_is_refused(db: Database) -> None:
@@ -191,13 +196,6 @@ def test_a_transaction_that_failed_runs_nothing_more(db: Database) -> None:
         assert _READ.first(s, {"wanted": "never"}) is None
 
 
-@pytest.fixture
-def pg(db: Database) -> Database:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("libpq statements: PostgreSQL's driver only")
-    return db
-
-
 def test_statements_run_on_libpq_and_read_what_the_cursor_reads(pg: Database) -> None:
     with pg.transaction(write=True) as s:
         _INSERT.run(s, entry("one"))  # begins the transaction too
@@ -233,17 +231,6 @@ def test_prepared_statements_outlive_a_rollback(pg: Database) -> None:
         _INSERT.run(s, entry("twice"))
     with pg.transaction() as s:
         assert _READ.first(s, {"wanted": "twice"}) is None
-
-
-def test_libpq_errors_are_sqlalchemy_errors_and_leave_nothing(pg: Database) -> None:
-    with pg.transaction(write=True) as s:
-        _INSERT.run(s, entry("dup"))
-    with pytest.raises(exc.IntegrityError), pg.transaction(write=True) as s:
-        _INSERT.run(s, entry("kept-only-if-committed"))
-        _INSERT.run(s, entry("dup"))  # a later statement: libpq's
-    with pg.transaction() as s:
-        assert _READ.first(s, {"wanted": "kept-only-if-committed"}) is None
-        assert _READ.first(s, {"wanted": "dup"}) is not None  # the connection serves again
 
 
 def test_a_connection_lost_mid_transaction_is_discarded_and_the_next_one_works(pg: Database) -> None:

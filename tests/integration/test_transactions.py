@@ -188,13 +188,6 @@ def backend(session: Session) -> int:
     return int(session.scalar(text("SELECT pg_backend_pid()")) or 0)
 
 
-@pytest.fixture
-def pg(db: Database) -> Database:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("connections held between transactions: PostgreSQL only (SQLite's are not held)")
-    return db
-
-
 def test_an_event_loop_thread_keeps_one_connection_between_its_transactions(pg: Database) -> None:
     pool = pg.engine.pool
     seen: dict[str, object] = {}
