@@ -62,6 +62,7 @@ class _Plan:
     # psycopg only: the SQL with $n placeholders and the bind names in their order, for libpq (see _Libpq).
     numbered: bytes | None = None
     numbered_names: tuple[str, ...] = ()
+    numbered_formats: tuple[PyFormat, ...] = ()  # psycopg picks each parameter's format by its Python type
 
     def parameters(self, params: Mapping[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
         values: dict[str, Any] = {}
@@ -183,8 +184,7 @@ class _Libpq:
     def execute(self, plan: _Plan, parameters: dict[str, Any]) -> tuple[list[tuple[Any, ...]] | None, int]:
         assert plan.numbered is not None
         tx, pgconn = self.transformer, self.pgconn
-        dumped = tx.dump_sequence([parameters[n] for n in plan.numbered_names],
-                                  [PyFormat.AUTO] * len(plan.numbered_names))
+        dumped = tx.dump_sequence([parameters[n] for n in plan.numbered_names], plan.numbered_formats)
         types = tuple(tx.types or ())
         key = (plan.numbered, types)
         name = self.names.get(key)
@@ -194,13 +194,13 @@ class _Libpq:
             self.names[key] = name
         result = pgconn.exec_prepared(name, dumped, tx.formats)
         self._check(result, ExecStatus.TUPLES_OK if plan.row is not None else ExecStatus.COMMAND_OK)
-        rowcount = result.command_tuples
+        rowcount = -1 if result.command_tuples is None else int(result.command_tuples)
         if plan.row is None:
-            return None, -1 if rowcount is None else rowcount
+            return None, rowcount
         tx.set_pgresult(result)
         fetched = tx.load_rows(0, result.ntuples, tuple)
-        tx.set_pgresult(None)
-        return fetched, -1 if rowcount is None else rowcount
+        tx.set_pgresult(None)  # the result's memory goes now, not at the connection's next statement
+        return fetched, rowcount
 
     def _check(self, result: Any, wanted: ExecStatus) -> None:
         """psycopg's exception for a failed statement, as its cursor raises it."""
@@ -279,7 +279,7 @@ def _compile(statement: Insert | Update | Delete | Select[Any], dialect: Dialect
     results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns or ())
     row = namedtuple("Row", [c.key for c in columns]) if columns is not None else None  # type: ignore[misc]
     numbered, names = _numbered(compiled.string) if dialect.driver == "psycopg" else (None, ())
-    return _Plan(compiled.string, binds, positions, results, row, numbered, names)
+    return _Plan(compiled.string, binds, positions, results, row, numbered, names, (PyFormat.AUTO,) * len(names))
 
 
 _PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s")
