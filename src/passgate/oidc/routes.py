@@ -84,9 +84,11 @@ def discovery(request: Request) -> JSONResponse:
 
 @router.get("/.well-known/jwks.json")
 @router.get("/oauth2/jwks")
-def jwks(request: Request, ctx: RequestContext = Depends(request_context)) -> JSONResponse:
-    # A new key is published JWKS_MAX_AGE * 2 before it signs (keys.rotate), so caching this much is safe.
-    return JSONResponse(services(request).keys.ring(ctx).public_jwks(),
+async def jwks(request: Request) -> JSONResponse:
+    # On the event loop, as the token endpoint reads the same cached key ring: a thread-pool hand-off cost more
+    # CPU than the answer. A new key is published JWKS_MAX_AGE * 2 before it signs (keys.rotate), so caching this
+    # much is safe.
+    return JSONResponse(services(request).keys.ring(context_of(request)).public_jwks(),
                         headers={"Cache-Control": f"public, max-age={keys.JWKS_MAX_AGE}"})
 
 
@@ -229,9 +231,11 @@ async def authorize(request: Request) -> Response:
     return response
 
 
-# Served ahead of FastAPI's stack (web/hot.py): a sign-in's authorize and token requests.
+# Served ahead of FastAPI's stack (web/hot.py): a sign-in's authorize and token requests, and the keys its ID
+# token is checked with.
 HOT_ROUTES: HotRoutes = {("GET", AUTHORIZE_PATH): authorize, ("POST", AUTHORIZE_PATH): authorize,
-                         ("POST", "/oauth2/token"): token}
+                         ("POST", "/oauth2/token"): token,
+                         ("GET", "/oauth2/jwks"): jwks, ("GET", "/.well-known/jwks.json"): jwks}
 
 
 def authorize_request_in(next_path: str | None) -> dict[str, list[str]] | None:
