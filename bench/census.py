@@ -29,24 +29,17 @@ from sqlalchemy.engine import make_url
 ROLE = "passgate_census"
 DEFAULT_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Debian's log_line_prefix '%m [%p] %q%u@%d ': time, pid, user@database, then the message.
-_LINE = re.compile(r"^\S+ \S+ \S+ \[\d+\] " + ROLE + r"@(passgate_bench_\w+) LOG:  (statement|execute [^:]*): (.*)$")
+_LINE = re.compile(r"^\S+ \S+ \S+ \[\d+\] " + ROLE + r"@(passgate_bench_\w+) LOG:  (?:statement|execute [^:]*): (.*)$")
 _FIRST_SIGN_IN = "INSERT oauth_pending_authorizations"
 _REFRESH = "UPDATE oauth_refresh_tokens"
-# A BEGIN sent with the transaction's first statement (libpq's pipeline mode, store/prepared.py) comes through the
-# extended protocol, where a BEGIN of its own is a simple query: it is no round trip of its own.
-PIPELINED_BEGIN = "BEGIN (sent with the next statement)"
-_BEGINS = ("BEGIN", PIPELINED_BEGIN)
 
 
-def kind(sql: str, extended: bool = False) -> str:
-    """A statement's verb and table ("INSERT sign_ins"), or the command (BEGIN, COMMIT); `extended`: it came
-    through the extended query protocol (logged as "execute")."""
+def kind(sql: str) -> str:
+    """A statement's verb and table ("INSERT sign_ins"), or the command (BEGIN, COMMIT)."""
     words = sql.split()
     if not words:
         return "?"
     verb = words[0].upper()
-    if verb == "BEGIN" and extended:
-        return PIPELINED_BEGIN
     if verb == "INSERT" and len(words) > 2:
         return f"INSERT {words[2]}"
     if verb in ("UPDATE", "DELETE") and len(words) > 2:
@@ -58,8 +51,8 @@ def census(kinds: list[str]) -> tuple[int, Counter[str]]:
     """Sign-ins, and statements of each kind, in the sign-in steps of one run's statements (in log order)."""
     first = kinds.index(_FIRST_SIGN_IN)
     end = kinds.index(_REFRESH, first)
-    begin = max(i for i in range(first + 1) if kinds[i] in _BEGINS)  # the first sign-in's transaction
-    end = max(i for i in range(end + 1) if kinds[i] in _BEGINS)  # the refresh's transaction is not counted
+    begin = max(i for i in range(first + 1) if kinds[i] == "BEGIN")  # the first sign-in's transaction
+    end = max(i for i in range(end + 1) if kinds[i] == "BEGIN")  # the refresh's transaction is not counted
     window = kinds[begin:end]
     return window.count(_FIRST_SIGN_IN), Counter(window)
 
@@ -71,7 +64,7 @@ def read_run(log: Path, offset: int) -> list[str]:
         for raw in f:
             found = _LINE.match(raw.decode("utf-8", "replace").rstrip("\n"))
             if found:
-                kinds.append(kind(found.group(3), extended=found.group(2) != "statement"))
+                kinds.append(kind(found.group(2)))
     return kinds
 
 
@@ -110,11 +103,10 @@ def main() -> None:
     if not signins:
         raise SystemExit("no sign-in found in the log")
     total = sum(counts.values())
-    begins = counts["BEGIN"] + counts[PIPELINED_BEGIN]
-    commands = begins + counts["COMMIT"]
-    print(f"\nPer complete sign-in ({signins} sign-ins counted): {(total - counts[PIPELINED_BEGIN]) / signins:.2f} "
-          f"round trips for {(total - commands) / signins:.2f} statements in {begins / signins:.2f} transactions "
-          f"({counts[PIPELINED_BEGIN] / signins:.2f} of them begun with their first statement)")
+    commands = counts["BEGIN"] + counts["COMMIT"]
+    print(f"\nPer complete sign-in ({signins} sign-ins counted): {total / signins:.2f} round trips = "
+          f"{(total - commands) / signins:.2f} statements + {counts['BEGIN'] / signins:.2f} transactions "
+          f"(BEGIN and COMMIT)")
     for name, n in counts.most_common():
         print(f"  {n / signins:6.2f}  {name}")
 

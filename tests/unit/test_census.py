@@ -1,6 +1,6 @@
 """bench.census counts the statements of the sign-in steps only, per sign-in."""
 
-from bench.census import PIPELINED_BEGIN, census, kind
+from bench.census import census, kind
 
 
 def test_statement_kinds() -> None:
@@ -9,7 +9,6 @@ def test_statement_kinds() -> None:
     assert kind("DELETE FROM challenges WHERE challenges.expires_at < $1") == "DELETE challenges"
     assert kind("SELECT users.id, users.user_principal_name ") == "SELECT"
     assert kind("BEGIN") == "BEGIN" and kind("") == "?"
-    assert kind("BEGIN", extended=True) == PIPELINED_BEGIN  # sent with the next statement
 
 
 def test_only_the_sign_in_steps_are_counted() -> None:
@@ -21,10 +20,3 @@ def test_only_the_sign_in_steps_are_counted() -> None:
     assert signins == 3
     assert sum(counts.values()) == 3 * len(sign_in)
     assert counts["BEGIN"] == 6 and counts["INSERT challenges"] == 3 and counts["INSERT users"] == 0
-
-
-def test_a_transaction_begun_with_its_first_statement_counts_as_one() -> None:
-    sign_in = [PIPELINED_BEGIN, "SELECT", "INSERT oauth_pending_authorizations", "COMMIT"]
-    refresh = [PIPELINED_BEGIN, "UPDATE oauth_refresh_tokens", "COMMIT"]
-    signins, counts = census(["BEGIN", "INSERT users", "COMMIT"] + sign_in * 2 + refresh)
-    assert signins == 2 and counts[PIPELINED_BEGIN] == 2 and sum(counts.values()) == 8

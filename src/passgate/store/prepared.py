@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,12 +131,9 @@ class Prepared:
             raise Unsupported("this statement returns no rows: use run")
         parameters = plan.parameters(params)
         try:
-            libpq = on.libpq
-            if libpq is not None and plan.numbered is not None:
-                begin = libpq.ready()
-                if begin is not None:
-                    assert isinstance(parameters, dict)
-                    return plan, *libpq.execute(plan, parameters, begin)
+            if on.libpq is not None and plan.numbered is not None and on.libpq.ready():
+                assert isinstance(parameters, dict)
+                return plan, *on.libpq.execute(plan, parameters)
             cursor = on.cursor
             cursor.execute(plan.sql, parameters)
             return plan, cursor.fetchall() if plan.row is not None else None, int(cursor.rowcount)
@@ -162,7 +158,7 @@ class _Libpq:
     error goes through the cursor too, to be refused as psycopg refuses it. psycopg's own preparing is off
     (store/db.py): after a rollback it would deallocate every prepared statement, these too."""
 
-    __slots__ = ("_cursor", "driver", "names", "pgconn", "transformer")
+    __slots__ = ("driver", "names", "pgconn", "transformer")
 
     def __init__(self, driver: Any) -> None:
         self.driver = driver
@@ -170,30 +166,22 @@ class _Libpq:
         self.transformer = Transformer(driver)
         # Statements prepared on this connection, by SQL and parameter types: they live as long as it does.
         self.names: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
-        self._cursor: Any = None
 
-    def cursor(self) -> Any:
-        """One driver cursor for every transaction on this connection (one at a time, as the pool lends it)."""
-        if self._cursor is None:
-            self._cursor = self.driver.cursor()
-        return self._cursor
-
-    def ready(self) -> bool | None:
-        """False: in a transaction, and not in error. True: able to begin one with a plain BEGIN, which `execute`
-        sends with its statement. None: neither (in error, or a transaction psycopg begins otherwise)."""
+    def ready(self) -> bool:
+        """In a transaction (or able to begin one with a plain BEGIN, begun now), and not in error."""
         status = self.pgconn.transaction_status
         if status == TransactionStatus.INTRANS:
-            return False
+            return True
         if status != TransactionStatus.IDLE:
-            return None
+            return False
         driver = self.driver
         if driver.autocommit or driver.isolation_level is not None or driver.read_only is not None \
                 or driver.deferrable is not None:
-            return None
+            return False
+        self._check(self.pgconn.exec_(b"BEGIN"), ExecStatus.COMMAND_OK)
         return True
 
-    def execute(self, plan: _Plan, parameters: dict[str, Any], begin: bool
-                ) -> tuple[list[tuple[Any, ...]] | None, int]:
+    def execute(self, plan: _Plan, parameters: dict[str, Any]) -> tuple[list[tuple[Any, ...]] | None, int]:
         assert plan.numbered is not None
         tx, pgconn = self.transformer, self.pgconn
         dumped = tx.dump_sequence([parameters[n] for n in plan.numbered_names], plan.numbered_formats)
@@ -204,8 +192,7 @@ class _Libpq:
             name = b"passgate_%d" % len(self.names)
             self._check(pgconn.prepare(name, plan.numbered, types), ExecStatus.COMMAND_OK)
             self.names[key] = name
-        run = self._begin_with if begin else pgconn.exec_prepared
-        result = run(name, dumped, tx.formats)
+        result = pgconn.exec_prepared(name, dumped, tx.formats)
         self._check(result, ExecStatus.TUPLES_OK if plan.row is not None else ExecStatus.COMMAND_OK)
         rowcount = -1 if result.command_tuples is None else int(result.command_tuples)
         if plan.row is None:
@@ -214,53 +201,6 @@ class _Libpq:
         fetched = tx.load_rows(0, result.ntuples, tuple)
         tx.set_pgresult(None)  # the result's memory goes now, not at the connection's next statement
         return fetched, rowcount
-
-    def _begin_with(self, name: bytes, dumped: Any, formats: Any) -> Any:
-        """BEGIN and the statement in one round trip (libpq's pipeline mode): a transaction's first statement
-        costs one round trip, not two. The statement's result; a failed BEGIN raises."""
-        pgconn = self.pgconn
-        pgconn.enter_pipeline_mode()
-        try:
-            pgconn.send_query_params(b"BEGIN", None)
-            pgconn.send_query_prepared(name, dumped, formats)
-            pgconn.pipeline_sync()
-            began = self._pipelined()
-            result = self._pipelined()
-            synced = pgconn.get_result()
-            if synced is None or synced.status != ExecStatus.PIPELINE_SYNC:
-                raise pg_errors.OperationalError("the connection lost its place in the pipeline")
-        finally:
-            if pgconn.pipeline_status:
-                with suppress(pg_errors.Error):  # results still pending: the connection is broken, as reported
-                    pgconn.exit_pipeline_mode()
-        self._check(began, ExecStatus.COMMAND_OK)
-        return result
-
-    def _pipelined(self) -> Any:
-        """One statement's result in pipeline mode (libpq ends each with a NULL); a lost connection's error."""
-        pgconn = self.pgconn
-        result = pgconn.get_result()
-        if result is None:
-            raise pg_errors.OperationalError(self._error("the server sent no result"))
-        if pgconn.get_result() is not None:
-            raise pg_errors.OperationalError("a statement of the pipeline returned more than one result")
-        return result
-
-    def end(self, commit: bool) -> None:
-        """COMMIT (or ROLLBACK) the connection's transaction, when it is in one."""
-        status = self.pgconn.transaction_status
-        if status == TransactionStatus.IDLE:
-            return
-        if status not in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
-            raise pg_errors.OperationalError(self._error("the connection is not usable"))
-        failed = status == TransactionStatus.INERROR
-        # PostgreSQL answers COMMIT in a failed transaction with a rollback, not an error: said here instead.
-        self._check(self.pgconn.exec_(b"COMMIT" if commit and not failed else b"ROLLBACK"), ExecStatus.COMMAND_OK)
-        if commit and failed:
-            raise pg_errors.InFailedSqlTransaction("a statement of this transaction failed: it was rolled back")
-
-    def _error(self, default: str) -> str:
-        return (self.pgconn.error_message or b"").decode(errors="replace").strip() or default
 
     def _check(self, result: Any, wanted: ExecStatus) -> None:
         """psycopg's exception for a failed statement, as its cursor raises it."""
@@ -279,13 +219,9 @@ _ON = "passgate.prepared.on"
 _LIBPQ = "passgate.prepared.libpq"
 
 
-# _On.transaction of a transaction that `begin_hot` runs outside SQLAlchemy's transaction machinery.
-_HOT = "hot"
-
-
 @dataclass(frozen=True, slots=True)
 class _On:
-    transaction: SessionTransaction | str
+    transaction: SessionTransaction
     connection: Connection
     dialect: Dialect
     cursor: Any
@@ -298,72 +234,23 @@ def _on(session: Session) -> _On:
     transaction, by profile), so both are kept for the transaction's next statements. The transaction object is
     the key: a savepoint, a new transaction, or one that an error deactivated goes back to `Session.connection()`,
     which begins it or raises as SQLAlchemy would."""
-    found: _On | None = session.info.get(_ON)
     transaction = session.get_nested_transaction() or session.get_transaction()
-    if found is not None:
-        if transaction is None:
-            if found.transaction is _HOT:
-                return found
-        elif found.transaction is transaction and transaction.is_active:
-            return found
-    # Once the ORM takes part in a hot transaction, its transaction is the key, as in any other: a savepoint is
-    # only emitted when `Session.connection()` is asked for inside it, and an error it met must refuse the rest.
+    found: _On | None = session.info.get(_ON)
+    if found is not None and found.transaction is transaction and transaction.is_active:
+        return found
     connection = session.connection()
     driver = connection.connection.driver_connection
     assert driver is not None
     transaction = session.get_nested_transaction() or session.get_transaction()
     assert transaction is not None
-    libpq = _libpq(connection) if connection.dialect.driver == "psycopg" else None
-    cursor = libpq.cursor() if libpq is not None else driver.cursor()
-    found = session.info[_ON] = _On(transaction, connection, connection.dialect, cursor, libpq)
+    libpq = None
+    if connection.dialect.driver == "psycopg":
+        kept = connection.connection.info  # the pool's record of this driver connection
+        libpq = kept.get(_LIBPQ)
+        if libpq is None or libpq.driver is not driver:
+            libpq = kept[_LIBPQ] = _Libpq(driver)
+    found = session.info[_ON] = _On(transaction, connection, connection.dialect, driver.cursor(), libpq)
     return found
-
-
-def _libpq(connection: Connection) -> _Libpq:
-    record = connection.connection  # the pool's record of this driver connection
-    driver = record.driver_connection
-    libpq: _Libpq | None = record.info.get(_LIBPQ)
-    if libpq is None or libpq.driver is not driver:
-        libpq = record.info[_LIBPQ] = _Libpq(driver)
-    return libpq
-
-
-def begin_hot(session: Session, connection: Connection) -> bool:
-    """Run the session's next transaction on `connection` (its own, on PostgreSQL) without SQLAlchemy's transaction
-    machinery while only prepared statements run: BEGIN goes with the first statement, COMMIT is `end_hot`'s. Were
-    the Session begun (`session.begin()`), its begin, its commit through the driver's and its end would cost more
-    CPU than a small statement. The ORM may still take part: it begins its own transaction on the same
-    connection, within this one (the driver sees one already open), and `end_hot` then ends it through the ORM.
-    False when `connection` is not psycopg's: the caller begins the Session as usual."""
-    if connection.dialect.driver != "psycopg":
-        return False
-    libpq = _libpq(connection)
-    session.info[_ON] = _On(_HOT, connection, connection.dialect, libpq.cursor(), libpq)
-    return True
-
-
-def end_hot(session: Session, connection: Connection, commit: bool) -> None:
-    """Commit (or roll back) a transaction `begin_hot` began. A failed commit raises as SQLAlchemy's would; a failed
-    rollback (the caller is raising already) only discards a lost connection."""
-    if session.in_transaction() or session.new:
-        # The ORM took part: its commit or rollback, through the driver's, ends every statement of the transaction.
-        if commit:
-            session.commit()
-        else:
-            session.rollback()
-        return
-    if connection.invalidated:
-        return
-    libpq = _libpq(connection)
-    try:
-        libpq.end(commit)
-    except pg_errors.Error as error:
-        dialect = connection.dialect
-        if dialect.is_disconnect(error, libpq.driver, None) or libpq.driver.broken:  # type: ignore[arg-type]
-            connection.invalidate(error)
-        if commit:
-            raise exc.DBAPIError.instance("COMMIT", None, error, pg_errors.Error, dialect=dialect,
-                                          connection_invalidated=connection.invalidated) from error
 
 
 @event.listens_for(Session, "after_transaction_end")
