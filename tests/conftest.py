@@ -3,9 +3,11 @@ on a throw-away database of that PostgreSQL server too."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from passgate.store.tables import Base, ConfigVersion
 POSTGRES_URL = os.environ.get("PASSGATE_TEST_POSTGRES_URL", "").strip()
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 ORIGIN = "http://localhost:8443"
+Where = Callable[[Callable[[], None]], None]
 
 if os.environ.get("CI") and not POSTGRES_URL:
     raise pytest.UsageError("CI must set PASSGATE_TEST_POSTGRES_URL: the PostgreSQL run cannot be left out in CI")
@@ -87,6 +90,36 @@ def db(database_url: str) -> Iterator[Database]:
     empty_tables(database)
     yield database
     database.dispose()
+
+
+def in_event_loop(body: Callable[[], object], main: Callable[[], Coroutine[Any, Any, object]] | None = None) -> None:
+    """`body` on a thread of its own running an event loop, as a request handler runs (or the coroutine `main`
+    there): on PostgreSQL, transactions keep one connection between them there (Database.hold_seconds)."""
+    failed: list[BaseException] = []
+
+    async def inside() -> None:
+        body()
+
+    def run() -> None:
+        try:
+            asyncio.run(main() if main is not None else inside())
+        except BaseException as error:  # re-raised by the caller's thread
+            failed.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive()
+    if failed:
+        raise failed[0]
+
+
+@pytest.fixture(params=["plain thread", "event loop thread"])
+def where(request: pytest.FixtureRequest) -> Where:
+    """Where a test's transactions run: this thread, or a thread running an event loop."""
+    if request.param == "plain thread":
+        return lambda body: body()
+    return in_event_loop
 
 
 @pytest.fixture

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, exc, insert, select, text, update
+from sqlalchemy import Column, MetaData, String, Table, bindparam, exc, func, insert, select, text, update
 
 from passgate.store.db import Database
 from passgate.store.prepared import Prepared, Unsupported
 from passgate.store.tables import SignIn, User
+from tests.conftest import Where, in_event_loop
 
 T = SignIn.__table__
 NOW = datetime(2026, 3, 1, 12, 30, 45, 123456, tzinfo=UTC)
@@ -150,17 +151,34 @@ def test_what_it_cannot_run_exactly_is_refused(db: Database) -> None:
         _INSERT.run(s, {k: v for k, v in entry("partial").items() if k != "details"})
 
 
-def test_a_savepoint_rolled_back_takes_only_its_own_writes(db: Database) -> None:
-    with db.transaction(write=True) as s:
-        _INSERT.run(s, entry("outer"))
-        with pytest.raises(RuntimeError), s.begin_nested():
-            _INSERT.run(s, entry("inner"))
-            assert _READ.first(s, {"wanted": "inner"}) is not None
-            raise RuntimeError
-        assert _READ.first(s, {"wanted": "inner"}) is None
-        _INSERT.run(s, entry("after"))
+def test_a_savepoint_rolled_back_takes_only_its_own_writes(db: Database, where: Where) -> None:
+    def body() -> None:
+        with db.transaction(write=True) as s:
+            _INSERT.run(s, entry("outer"))
+            with pytest.raises(RuntimeError), s.begin_nested():
+                _INSERT.run(s, entry("inner"))
+                assert _READ.first(s, {"wanted": "inner"}) is not None
+                raise RuntimeError
+            assert _READ.first(s, {"wanted": "inner"}) is None
+            _INSERT.run(s, entry("after"))
+
+    where(body)
     with db.transaction() as s:
         assert [_READ.first(s, {"wanted": w}) is not None for w in ("outer", "inner", "after")] == [True, False, True]
+
+
+def test_a_savepoint_first_in_the_transaction_rolls_back_alone(db: Database, where: Where) -> None:
+    """As a guessable secret's attempt runs (signin/flow.py): the savepoint comes before any statement."""
+    def body() -> None:
+        with db.transaction(write=True) as s:
+            with pytest.raises(RuntimeError), s.begin_nested():
+                _INSERT.run(s, entry("inner"))
+                raise RuntimeError
+            _INSERT.run(s, entry("after"))
+
+    where(body)
+    with db.transaction() as s:
+        assert [_READ.first(s, {"wanted": w}) is not None for w in ("inner", "after")] == [False, True]
 
 
 def test_each_transaction_of_a_session_runs_on_its_own_connection(db: Database) -> None:
@@ -245,3 +263,122 @@ def test_a_connection_lost_mid_transaction_is_discarded_and_the_next_one_works(p
     assert caught.value.connection_invalidated
     with pg.transaction() as s:
         assert _READ.first(s, {"wanted": "before"}) is not None
+
+
+# On an event loop's thread (where the sign-in's requests run) on PostgreSQL, a transaction of prepared statements
+# runs outside SQLAlchemy's transaction machinery (store/prepared.py, begin_hot): its first statement sends BEGIN,
+# its end COMMIT on libpq. These are the same promises as above, kept there.
+
+
+def visible(db: Database, entry_id: str) -> bool:
+    """Whether another connection sees the entry (committed)."""
+    with db.engine.connect() as other:
+        return other.execute(text("SELECT count(*) FROM sign_ins WHERE id = :i"), {"i": entry_id}).scalar() == 1
+
+
+def test_on_the_loop_a_transaction_commits_or_rolls_back_as_one(pg: Database) -> None:
+    seen: dict[str, bool] = {}
+
+    def body() -> None:
+        with pytest.raises(RuntimeError), pg.transaction(write=True) as s:
+            _INSERT.run(s, entry("undone-1"))
+            _INSERT.run(s, entry("undone-2"))
+            raise RuntimeError
+        with pg.transaction(write=True) as s:
+            _INSERT.run(s, entry("kept-1"))  # in the transaction: not visible before the commit
+            seen["before commit"] = visible(pg, "kept-1")
+            _INSERT.run(s, entry("kept-2"))
+            seen["own read"] = _READ.first(s, {"wanted": "kept-1"}) is not None
+            seen["in an ORM transaction"] = s.in_transaction()
+
+    in_event_loop(body)
+    assert seen == {"before commit": False, "own read": True, "in an ORM transaction": False}
+    assert [visible(pg, i) for i in ("undone-1", "undone-2", "kept-1", "kept-2")] == [False, False, True, True]
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_on_the_loop_the_orm_can_join_a_transaction_of_prepared_statements(pg: Database, fail: bool) -> None:
+    def body() -> None:
+        with pg.transaction(write=True) as s:
+            _INSERT.run(s, entry("prepared-first"))
+            s.add(User(id="u-orm", user_principal_name="orm@example.com", display_name="O", webauthn_handle=b"o",
+                       created_at=NOW))
+            s.flush()
+            _INSERT.run(s, entry("prepared-after"))
+            assert s.scalar(select(func.count()).select_from(T)) == 2  # one transaction, seen from both sides
+            if fail:
+                raise RuntimeError
+
+    if fail:
+        with pytest.raises(RuntimeError):
+            in_event_loop(body)
+    else:
+        in_event_loop(body)
+    with pg.transaction() as s:
+        stored = [s.get(User, "u-orm") is not None, *(visible(pg, i) for i in ("prepared-first", "prepared-after"))]
+    assert stored == [not fail] * 3
+
+
+def test_on_the_loop_a_failed_statement_is_not_committed_silently(pg: Database) -> None:
+    """PostgreSQL answers COMMIT in a failed transaction with a rollback, and no error: the commit raises instead."""
+    outcome: dict[str, object] = {}
+
+    def body() -> None:
+        with pytest.raises(exc.DBAPIError) as caught, pg.transaction(write=True) as s:
+            _INSERT.run(s, entry("first"))
+            with pytest.raises(exc.IntegrityError):
+                _INSERT.run(s, entry("first"))
+            # The caller goes on as if nothing happened...
+        outcome["error"] = type(caught.value.orig).__name__
+        with pg.transaction(write=True) as s:  # ...and the next transaction is fine
+            _INSERT.run(s, entry("second"))
+
+    in_event_loop(body)
+    assert outcome == {"error": "InFailedSqlTransaction"}
+    assert not visible(pg, "first") and visible(pg, "second")
+
+
+def test_on_the_loop_a_commit_that_fails_raises_and_keeps_nothing(pg: Database) -> None:
+    table = Table("hot_deferred", MetaData(), Column("id", String, primary_key=True), Column("parent", String))
+    with pg.engine.begin() as c:
+        c.execute(text("CREATE TABLE hot_deferred (id text PRIMARY KEY, parent text REFERENCES hot_deferred (id) "
+                       "DEFERRABLE INITIALLY DEFERRED)"))
+    add = Prepared(insert(table))
+    outcome: dict[str, object] = {}
+
+    def body() -> None:
+        with pytest.raises(exc.IntegrityError), pg.transaction(write=True) as s:
+            add.run(s, {"id": "child", "parent": "nobody"})  # checked at COMMIT only
+            _INSERT.run(s, entry("with the orphan"))
+        with pg.transaction(write=True) as s:
+            add.run(s, {"id": "parent", "parent": None})
+            outcome["next"] = add.run(s, {"id": "child", "parent": "parent"})
+
+    try:
+        in_event_loop(body)
+        assert outcome == {"next": 1}
+        assert not visible(pg, "with the orphan")
+    finally:
+        with pg.engine.begin() as c:
+            c.execute(text("DROP TABLE hot_deferred"))
+
+
+def test_on_the_loop_a_connection_lost_before_the_first_statement_is_replaced(pg: Database) -> None:
+    outcome: dict[str, object] = {}
+
+    def body() -> None:
+        with pg.transaction() as s:
+            _READ.first(s, {"wanted": "x"})
+            pid = s.connection().connection.driver_connection.info.backend_pid
+        with pg.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(exc.DBAPIError) as caught, pg.transaction(write=True) as s:
+            _INSERT.run(s, entry("lost"))  # the BEGIN, on a connection that is gone
+        outcome["invalidated"] = caught.value.connection_invalidated
+        with pg.transaction(write=True) as s:
+            _INSERT.run(s, entry("after"))
+            outcome["new"] = s.connection().connection.driver_connection.info.backend_pid != pid
+
+    in_event_loop(body)
+    assert outcome == {"invalidated": True, "new": True}
+    assert visible(pg, "after") and not visible(pg, "lost")

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config_cache import CACHE, ConfigCache
+from .prepared import begin_hot, end_hot
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # How long an event loop's thread keeps one pooled connection between its transactions (see Database.transaction):
@@ -88,10 +89,19 @@ class Database:
             else:
                 idle.session = None
         try:
-            with session.begin():
-                if write and self._sqlite:
-                    session.execute(text("BEGIN IMMEDIATE"))
-                yield session
+            connection = session.bind if held else None
+            if isinstance(connection, Connection) and begin_hot(session, connection):
+                try:
+                    yield session
+                except BaseException:
+                    end_hot(session, connection, commit=False)
+                    raise
+                end_hot(session, connection, commit=True)
+            else:
+                with session.begin():
+                    if write and self._sqlite:
+                        session.execute(text("BEGIN IMMEDIATE"))
+                    yield session
         finally:
             # Objects are detached and the connection is back in the pool (or kept, held), as when a Session is
             # closed for good; what the transaction kept in `info` goes too. If closing fails, the Session is not

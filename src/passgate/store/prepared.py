@@ -158,7 +158,7 @@ class _Libpq:
     error goes through the cursor too, to be refused as psycopg refuses it. psycopg's own preparing is off
     (store/db.py): after a rollback it would deallocate every prepared statement, these too."""
 
-    __slots__ = ("driver", "names", "pgconn", "transformer")
+    __slots__ = ("_cursor", "driver", "names", "pgconn", "transformer")
 
     def __init__(self, driver: Any) -> None:
         self.driver = driver
@@ -166,6 +166,13 @@ class _Libpq:
         self.transformer = Transformer(driver)
         # Statements prepared on this connection, by SQL and parameter types: they live as long as it does.
         self.names: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
+        self._cursor: Any = None
+
+    def cursor(self) -> Any:
+        """One driver cursor for every transaction on this connection (one at a time, as the pool lends it)."""
+        if self._cursor is None:
+            self._cursor = self.driver.cursor()
+        return self._cursor
 
     def ready(self) -> bool:
         """In a transaction (or able to begin one with a plain BEGIN, begun now), and not in error."""
@@ -178,6 +185,9 @@ class _Libpq:
         if driver.autocommit or driver.isolation_level is not None or driver.read_only is not None \
                 or driver.deferrable is not None:
             return False
+        # Not sent with the first statement in libpq's pipeline mode: psycopg's wrapper of PQgetResult, which that
+        # mode needs, keeps the GIL while it waits, so a statement waiting for a row lock would stop the thread
+        # that holds the lock (a race test hung so). PQexec and PQexecPrepared wait without it.
         self._check(self.pgconn.exec_(b"BEGIN"), ExecStatus.COMMAND_OK)
         return True
 
@@ -202,6 +212,22 @@ class _Libpq:
         tx.set_pgresult(None)  # the result's memory goes now, not at the connection's next statement
         return fetched, rowcount
 
+    def end(self, commit: bool) -> None:
+        """COMMIT (or ROLLBACK) the connection's transaction, when it is in one."""
+        status = self.pgconn.transaction_status
+        if status == TransactionStatus.IDLE:
+            return
+        if status not in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+            raise pg_errors.OperationalError(self._error("the connection is not usable"))
+        failed = status == TransactionStatus.INERROR
+        # PostgreSQL answers COMMIT in a failed transaction with a rollback, not an error: said here instead.
+        self._check(self.pgconn.exec_(b"COMMIT" if commit and not failed else b"ROLLBACK"), ExecStatus.COMMAND_OK)
+        if commit and failed:
+            raise pg_errors.InFailedSqlTransaction("a statement of this transaction failed: it was rolled back")
+
+    def _error(self, default: str) -> str:
+        return (self.pgconn.error_message or b"").decode(errors="replace").strip() or default
+
     def _check(self, result: Any, wanted: ExecStatus) -> None:
         """psycopg's exception for a failed statement, as its cursor raises it."""
         if result.status == wanted:
@@ -219,9 +245,13 @@ _ON = "passgate.prepared.on"
 _LIBPQ = "passgate.prepared.libpq"
 
 
+# _On.transaction of a transaction that `begin_hot` runs outside SQLAlchemy's transaction machinery.
+_HOT = "hot"
+
+
 @dataclass(frozen=True, slots=True)
 class _On:
-    transaction: SessionTransaction
+    transaction: SessionTransaction | str
     connection: Connection
     dialect: Dialect
     cursor: Any
@@ -234,23 +264,72 @@ def _on(session: Session) -> _On:
     transaction, by profile), so both are kept for the transaction's next statements. The transaction object is
     the key: a savepoint, a new transaction, or one that an error deactivated goes back to `Session.connection()`,
     which begins it or raises as SQLAlchemy would."""
-    transaction = session.get_nested_transaction() or session.get_transaction()
     found: _On | None = session.info.get(_ON)
-    if found is not None and found.transaction is transaction and transaction.is_active:
-        return found
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    if found is not None:
+        if transaction is None:
+            if found.transaction is _HOT:
+                return found
+        elif found.transaction is transaction and transaction.is_active:
+            return found
+    # Once the ORM takes part in a hot transaction, its transaction is the key, as in any other: a savepoint is
+    # only emitted when `Session.connection()` is asked for inside it, and an error it met must refuse the rest.
     connection = session.connection()
     driver = connection.connection.driver_connection
     assert driver is not None
     transaction = session.get_nested_transaction() or session.get_transaction()
     assert transaction is not None
-    libpq = None
-    if connection.dialect.driver == "psycopg":
-        kept = connection.connection.info  # the pool's record of this driver connection
-        libpq = kept.get(_LIBPQ)
-        if libpq is None or libpq.driver is not driver:
-            libpq = kept[_LIBPQ] = _Libpq(driver)
-    found = session.info[_ON] = _On(transaction, connection, connection.dialect, driver.cursor(), libpq)
+    libpq = _libpq(connection) if connection.dialect.driver == "psycopg" else None
+    cursor = libpq.cursor() if libpq is not None else driver.cursor()
+    found = session.info[_ON] = _On(transaction, connection, connection.dialect, cursor, libpq)
     return found
+
+
+def _libpq(connection: Connection) -> _Libpq:
+    record = connection.connection  # the pool's record of this driver connection
+    driver = record.driver_connection
+    libpq: _Libpq | None = record.info.get(_LIBPQ)
+    if libpq is None or libpq.driver is not driver:
+        libpq = record.info[_LIBPQ] = _Libpq(driver)
+    return libpq
+
+
+def begin_hot(session: Session, connection: Connection) -> bool:
+    """Run the session's next transaction on `connection` (its own, on PostgreSQL) without SQLAlchemy's transaction
+    machinery while only prepared statements run: the first one sends BEGIN, `end_hot` sends COMMIT. Were
+    the Session begun (`session.begin()`), its begin, its commit through the driver's and its end would cost more
+    CPU than a small statement. The ORM may still take part: it begins its own transaction on the same
+    connection, within this one (the driver sees one already open), and `end_hot` then ends it through the ORM.
+    False when `connection` is not psycopg's: the caller begins the Session as usual."""
+    if connection.dialect.driver != "psycopg":
+        return False
+    libpq = _libpq(connection)
+    session.info[_ON] = _On(_HOT, connection, connection.dialect, libpq.cursor(), libpq)
+    return True
+
+
+def end_hot(session: Session, connection: Connection, commit: bool) -> None:
+    """Commit (or roll back) a transaction `begin_hot` began. A failed commit raises as SQLAlchemy's would; a failed
+    rollback (the caller is raising already) only discards a lost connection."""
+    if session.in_transaction() or session.new:
+        # The ORM took part: its commit or rollback, through the driver's, ends every statement of the transaction.
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+        return
+    if connection.invalidated:
+        return
+    libpq = _libpq(connection)
+    try:
+        libpq.end(commit)
+    except pg_errors.Error as error:
+        dialect = connection.dialect
+        if dialect.is_disconnect(error, libpq.driver, None) or libpq.driver.broken:  # type: ignore[arg-type]
+            connection.invalidate(error)
+        if commit:
+            raise exc.DBAPIError.instance("COMMIT", None, error, pg_errors.Error, dialect=dialect,
+                                          connection_invalidated=connection.invalidated) from error
 
 
 @event.listens_for(Session, "after_transaction_end")
