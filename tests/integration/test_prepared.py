@@ -382,3 +382,19 @@ def test_on_the_loop_a_connection_lost_before_the_first_statement_is_replaced(pg
     in_event_loop(body)
     assert outcome == {"invalidated": True, "new": True}
     assert visible(pg, "after") and not visible(pg, "lost")
+
+
+def test_on_the_loop_a_rollback_with_objects_never_flushed_takes_the_statements_too(pg: Database) -> None:
+    """An object added but never flushed does not begin the ORM's transaction: the rollback must still end the
+    one the prepared statements began, or the next transaction would go on in it and commit them."""
+    def body() -> None:
+        with pytest.raises(RuntimeError), pg.transaction(write=True) as s:
+            _INSERT.run(s, entry("undone"))
+            s.add(User(id="u-never", user_principal_name="never@example.com", display_name="N", webauthn_handle=b"n",
+                       created_at=NOW))
+            raise RuntimeError
+        with pg.transaction(write=True) as s:
+            _INSERT.run(s, entry("next"))
+
+    in_event_loop(body)
+    assert not visible(pg, "undone") and visible(pg, "next")

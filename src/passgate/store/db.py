@@ -93,10 +93,10 @@ class Database:
             if isinstance(connection, Connection) and begin_hot(session, connection):
                 try:
                     yield session
+                    end_hot(session, connection, commit=True)
                 except BaseException:
-                    end_hot(session, connection, commit=False)
+                    end_hot(session, connection, commit=False)  # after a failed commit too: nothing stays open
                     raise
-                end_hot(session, connection, commit=True)
             else:
                 with session.begin():
                     if write and self._sqlite:

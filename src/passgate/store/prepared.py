@@ -311,13 +311,13 @@ def begin_hot(session: Session, connection: Connection) -> bool:
 def end_hot(session: Session, connection: Connection, commit: bool) -> None:
     """Commit (or roll back) a transaction `begin_hot` began. A failed commit raises as SQLAlchemy's would; a failed
     rollback (the caller is raising already) only discards a lost connection."""
-    if session.in_transaction() or session.new:
-        # The ORM took part: its commit or rollback, through the driver's, ends every statement of the transaction.
-        if commit:
-            session.commit()
-        else:
-            session.rollback()
-        return
+    # Where the ORM took part, its commit (with its flush) or rollback goes first, through the driver's; then
+    # whatever is still open on the connection is ended here, so that nothing is left for the next transaction
+    # to go on in: objects added and never flushed, for one, do not begin the ORM's transaction.
+    if commit and (session.in_transaction() or session.new):
+        session.commit()
+    elif not commit and session.in_transaction():
+        session.rollback()
     if connection.invalidated:
         return
     libpq = _libpq(connection)
