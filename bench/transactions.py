@@ -1,12 +1,14 @@
 """What one database transaction costs in CPU, in process: `python -m bench.transactions [--postgres URL]`.
 
-A sign-in runs five transactions, so their fixed cost counts. Each line runs one small SELECT (the configuration
+A sign-in runs four transactions, so their fixed cost counts. Each line runs one small SELECT (the configuration
 version read every transaction makes) in a transaction, in a loop, and prints the CPU per transaction
 (process time, median and minimum over rounds; the machine may be shared, so compare lines of one run):
 
 - `Database.transaction`: the ORM Session every request uses (store/db.py), the statement `Prepared`;
 - `... on an event loop`: the same on a thread running an event loop, as the sign-in's requests run, where
-  on PostgreSQL the thread keeps its connection between transactions instead of a pool checkout and checkin;
+  on PostgreSQL the thread keeps its connection between transactions instead of a pool checkout and checkin,
+  and a transaction of prepared statements runs outside SQLAlchemy's transaction machinery (store/prepared.py,
+  `begin_hot`);
 - `engine.begin`: SQLAlchemy Core's Connection and pool, the statement on the driver's cursor;
 - `driver`: one psycopg connection held open, execute and commit (BEGIN, SELECT, COMMIT round trips);
 - `driver autocommit`: the same SELECT alone, one round trip.
