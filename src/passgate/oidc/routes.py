@@ -8,7 +8,7 @@ import binascii
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit
 
 from authlib.oidc.discovery import OpenIDProviderMetadata
 from fastapi import APIRouter, Depends, Request
@@ -104,7 +104,8 @@ async def token(request: Request) -> Response:
 
 async def _params(request: Request) -> dict[str, list[str]]:
     out: dict[str, list[str]] = defaultdict(list)
-    for key, value in request.query_params.multi_items():
+    # The pairs request.query_params holds, without building it: Starlette parses the query string just so.
+    for key, value in parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True):
         out[key].append(value)
     if request.method == "POST":
         for key, item in await form_items(request):
@@ -217,7 +218,7 @@ async def authorize(request: Request) -> Response:
     svc = services(request)
     agent, new_agent = agent_token(request)
     done = run_authorize(svc, ctx, await _params(request), request.cookies.get(sessions.COOKIE), agent,
-                         request.url.path)
+                         request.scope["path"])  # request.url.path, without building the URL
     values = done.for_app()
     if values is not None and done.req is not None:
         return authz.deliver(done.req, svc.settings, values)
