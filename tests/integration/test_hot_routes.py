@@ -118,6 +118,14 @@ def test_a_passkey_sign_in_is_answered_as_before(pair: tuple[TestClient, TestCli
     assert _cookie_shape(a) == _cookie_shape(b) and _cookie_shape(a)  # the session cookie
 
 
+@pytest.mark.parametrize("path", ["/oauth2/jwks", "/.well-known/jwks.json"])
+def test_the_signing_keys_are_answered_as_before(pair: tuple[TestClient, TestClient], path: str) -> None:
+    hot, plain = pair
+    a, b = hot.get(path), plain.get(path)
+    assert a.status_code == 200 and a.json()["keys"]
+    _same(a, b)
+
+
 def test_hot_requests_skip_fastapi_stack(settings: Settings, db: Database) -> None:
     seen: list[str] = []
 
@@ -135,6 +143,7 @@ def test_hot_requests_skip_fastapi_stack(settings: Settings, db: Database) -> No
     with TestClient(app, base_url=ORIGIN, headers={"origin": ORIGIN}) as client:
         assert client.post("/oauth2/token", data={"grant_type": "nope"}).status_code == 400
         assert client.post("/api/signin/passkey/options", json={}).status_code == 200
+        assert client.get("/oauth2/jwks").status_code == 200
         assert client.put("/oauth2/token").status_code == 405
     assert seen == ["PUT /oauth2/token"]
 
