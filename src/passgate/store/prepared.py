@@ -334,7 +334,8 @@ def end_hot(session: Session, connection: Connection, commit: bool) -> None:
 
 @event.listens_for(Session, "after_transaction_end")
 def _on_transaction_end(session: Session, transaction: SessionTransaction) -> None:
-    # The connection goes back to the pool, and another thread may take it: its cursor is not kept past it.
+    # The connection goes back to the pool, and another thread may take it: the session does not keep it past it
+    # (its one cursor stays with the connection, in its _Libpq, for whoever takes it next).
     if transaction.parent is None:
         session.info.pop(_ON, None)
 
