@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from .. import json_codec
 from .config_cache import CACHE, ConfigCache
 from .prepared import begin_hot, end_hot
 
@@ -28,7 +29,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               json_serializer=json_codec.dumps_text, json_deserializer=json_codec.loads, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -50,7 +52,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # psycopg's own statement preparing stays off: after a rollback it sends DEALLOCATE ALL, which would also
         # drop the statements store/prepared.py prepares itself (the hot ones, prepared once per connection).
         kwargs["connect_args"] = {"prepare_threshold": None, **kwargs.get("connect_args", {})}
-    return create_engine(url, **kwargs)
+    return create_engine(url, json_serializer=json_codec.dumps, json_deserializer=json_codec.loads, **kwargs)
 
 
 class Database:
