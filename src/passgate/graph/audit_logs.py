@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy import Row
 from starlette.responses import Response
 
 from ..context import RequestContext
@@ -98,7 +99,7 @@ def _methods_used(steps: list[dict[str, Any]]) -> list[str]:
     return used
 
 
-def sign_in_json(entry: SignIn, beta: bool, include_unknown: bool) -> dict[str, Any]:
+def sign_in_json(entry: SignIn | Row[Any], beta: bool, include_unknown: bool) -> dict[str, Any]:
     """One signIn in the shape of the version asked for."""
     code = errors.by_number(entry.error_code) if entry.error_code else None
     body: dict[str, Any] = {

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, literal_column, select, tuple_
+from sqlalchemy import ColumnElement, Row, Select, literal_column, select, tuple_
 from sqlalchemy.orm import Session
 
 from ..core import errors
@@ -136,12 +136,14 @@ def _statement(
 
 
 def sign_ins_statement(query: LogQuery) -> Select[Any]:
-    return _statement(select(SignIn), SIGN_IN_FIELDS, SignIn.created_at, SignIn.id, query)
+    return _statement(select(SignIn.__table__), SIGN_IN_FIELDS, SignIn.created_at, SignIn.id, query)
 
 
-def sign_ins(session: Session, query: LogQuery) -> list[SignIn]:
-    """One page of sign-ins, plus the first row of the next page when there is one."""
-    return list(session.scalars(sign_ins_statement(query)))
+def sign_ins(session: Session, query: LogQuery) -> list[Row[Any]]:
+    """One page of sign-ins, plus the first row of the next page when there is one: rows with the entry's
+    columns as attributes, not ORM objects, whose loading cost a third of a 1,000-entry page (nothing here
+    changes them)."""
+    return list(session.execute(sign_ins_statement(query)))
 
 
 def directory_audits(session: Session, query: LogQuery) -> list[DirectoryAudit]:
