@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, literal_column, select, tuple_
+from sqlalchemy import ColumnElement, Select, literal_column, select, tuple_
 from sqlalchemy.orm import Session
 
 from ..core import errors
@@ -139,11 +140,16 @@ def sign_ins_statement(query: LogQuery) -> Select[Any]:
     return _statement(select(SignIn.__table__), SIGN_IN_FIELDS, SignIn.created_at, SignIn.id, query)
 
 
-def sign_ins(session: Session, query: LogQuery) -> list[Row[Any]]:
-    """One page of sign-ins, plus the first row of the next page when there is one: rows with the entry's
-    columns as attributes, not ORM objects, whose loading cost a third of a 1,000-entry page (nothing here
-    changes them)."""
-    return list(session.execute(sign_ins_statement(query)))
+# A sign-in log entry as a page reads it: its columns by name. Not ORM objects, whose loading cost a third of a
+# 1,000-entry page (nothing here changes them), nor SQLAlchemy's rows, whose attribute access (0.7 µs each, 30
+# columns) cost most of turning an entry into Graph's JSON; a named tuple's costs a tenth of it.
+SignInRow = namedtuple("SignInRow", [column.key for column in SignIn.__table__.columns])  # type: ignore[misc]
+
+
+def sign_ins(session: Session, query: LogQuery) -> list[Any]:
+    """One page of sign-ins (SignInRow), plus the first row of the next page when there is one."""
+    make = SignInRow._make
+    return [make(row) for row in session.execute(sign_ins_statement(query))]
 
 
 def directory_audits(session: Session, query: LogQuery) -> list[DirectoryAudit]:
