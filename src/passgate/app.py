@@ -37,6 +37,7 @@ def _wants_page(request: Request) -> bool:
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     db = db or Database(settings.database_url)
+    db.durable_ceremonies = settings.durable_sign_ins
     oidc_routes.provider_metadata(settings)  # discovery is validated at start (Authlib's rules)
     # The sign-in's routes (OIDC, sign-in API) are the app's own, not an included router's: FastAPI matches an
     # included router's routes twice a request (to pick the router, then within it), and every route of the

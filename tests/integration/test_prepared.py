@@ -398,3 +398,32 @@ def test_on_the_loop_a_rollback_with_objects_never_flushed_takes_the_statements_
 
     in_event_loop(body)
     assert not visible(pg, "undone") and visible(pg, "next")
+
+
+_SYNCHRONOUS_COMMIT = Prepared(select(func.current_setting("synchronous_commit").label("value")))
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_on_the_loop_a_ceremony_commits_without_waiting_for_the_disk_only_when_told(pg: Database,
+                                                                                    durable: bool) -> None:
+    """`ceremony=True` relaxes synchronous_commit for that transaction only (committed or rolled back), and only
+    when the database is told its ceremonies need not be durable; every other transaction waits as before."""
+    pg.durable_ceremonies = durable
+    seen: list[str] = []
+
+    def body() -> None:
+        with pg.transaction(write=True, ceremony=True) as s:
+            seen.append(_SYNCHRONOUS_COMMIT.scalar(s, {}))
+            _INSERT.run(s, entry("ceremony"))
+        with pg.transaction(write=True) as s:
+            seen.append(_SYNCHRONOUS_COMMIT.scalar(s, {}))
+        with pytest.raises(RuntimeError), pg.transaction(write=True, ceremony=True) as s:
+            seen.append(_SYNCHRONOUS_COMMIT.scalar(s, {}))
+            raise RuntimeError
+        with pg.transaction(write=True) as s:
+            seen.append(_SYNCHRONOUS_COMMIT.scalar(s, {}))
+
+    in_event_loop(body)
+    relaxed = "on" if durable else "off"
+    assert seen == [relaxed, "on", relaxed, "on"]
+    assert visible(pg, "ceremony")

@@ -51,3 +51,18 @@ def test_optional_file_is_read_and_a_missing_one_is_named(monkeypatch: pytest.Mo
     monkeypatch.setenv("PASSGATE_CONFIG_FILE", str(tmp_path / "missing.env"))
     with pytest.raises(ConfigurationError, match="PASSGATE_CONFIG_FILE"):
         load_settings()
+
+
+@pytest.mark.parametrize(("value", "durable"), [(None, False), ("true", True), ("false", False)])
+def test_the_app_tells_its_database_whether_sign_ins_must_wait_for_the_disk(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, value: str | None, durable: bool
+) -> None:
+    from passgate.app import create_app
+
+    for name in ("PASSGATE_DURABLE_SIGN_INS", "PASSGATE_CONFIG_FILE", "PASSGATE_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    if value is not None:
+        monkeypatch.setenv("PASSGATE_DURABLE_SIGN_INS", value)
+    app = create_app(load_settings(data_dir=str(tmp_path)))
+    assert app.state.services.db.durable_ceremonies is durable
+    app.state.services.db.dispose()

@@ -192,7 +192,7 @@ def run_authorize(svc: Services, ctx: RequestContext, query: dict[str, list[str]
     """One authorize request in a transaction of its own. `agent` is the browser's agent cookie, which pending
     authorizations are bound to."""
     try:
-        with svc.db.transaction(write=True) as session:
+        with svc.db.transaction(write=True, ceremony=True) as session:
             done = _authorize_in(session, svc, ctx, query, cookie, agent, path)
             if done.refused is None:
                 return done

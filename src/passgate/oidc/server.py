@@ -285,10 +285,11 @@ class PassgateAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
 def token_response(db: Database, ctx: RequestContext, settings: Settings, keys: KeyCache,
                    request: ParsedRequest) -> Response:
     keys.ring(ctx)  # loaded (and created on first use) before this transaction takes the write lock
-    with db.transaction(write=True) as session:
+    data = request.payload.data
+    code = data.get("code") if data.get("grant_type") == "authorization_code" else None
+    # A code exchange ends the sign-in ceremony; refreshes and app tokens commit as any other transaction.
+    with db.transaction(write=True, ceremony=code is not None) as session:
         server = PassgateAuthorizationServer(session, ctx, settings, keys)
-        data = request.payload.data
-        code = data.get("code") if data.get("grant_type") == "authorization_code" else None
         if code:
             # Read before the client is authenticated, as the transaction's first statement: it brings the
             # configuration version that the client's registration is checked against (one round trip less).

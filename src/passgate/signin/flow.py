@@ -140,7 +140,8 @@ def run_attempt(
         return _counted_attempt(db, ctx, attempt, body, log_success, after)
     entry: dict[str, Any] | None = None
     try:
-        with db.transaction(write=True) as session:  # every attempt writes: the log entry if nothing else
+        # Every attempt writes (the log entry if nothing else); a refused one's entry is written below, durably.
+        with db.transaction(write=True, ceremony=True) as session:
             try:
                 result = body(session, attempt)
             except PassgateError as exc:

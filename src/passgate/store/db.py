@@ -75,12 +75,18 @@ class Database:
         # connections held are closed by dispose(); one whose thread ends goes back to the pool when collected.
         self.hold_seconds = 0.0 if self._sqlite else HOLD_SECONDS
         self._held: weakref.WeakSet[Connection] = weakref.WeakSet()
+        # False: a sign-in ceremony's transaction (`ceremony=True`) commits on PostgreSQL without waiting for its
+        # WAL to be flushed (the app sets it from its settings, durable_sign_ins).
+        self.durable_ceremonies = True
 
     @contextmanager
-    def transaction(self, write: bool = False) -> Iterator[Session]:
+    def transaction(self, write: bool = False, ceremony: bool = False) -> Iterator[Session]:
         """One transaction. `write=True` on SQLite takes the write lock first: a transaction that has
         already read cannot wait for it (SQLite answers "database is locked" at once when another
-        connection wrote meanwhile), so concurrent writers would otherwise fail."""
+        connection wrote meanwhile), so concurrent writers would otherwise fail. `ceremony=True` marks a sign-in
+        ceremony's transaction, which may commit without waiting for the disk (`durable_ceremonies`): on
+        PostgreSQL, where the transaction runs on an event loop's held connection and its first statement is a
+        prepared one (the sign-in's requests); elsewhere it commits as any other."""
         idle = self._idle
         session = self._take_held(idle) if self.hold_seconds > 0 else None
         held = session is not None
@@ -92,7 +98,8 @@ class Database:
                 idle.session = None
         try:
             connection = session.bind if held else None
-            if isinstance(connection, Connection) and begin_hot(session, connection):
+            relaxed = ceremony and not self.durable_ceremonies
+            if isinstance(connection, Connection) and begin_hot(session, connection, relaxed):
                 try:
                     yield session
                     end_hot(session, connection, commit=True)

@@ -131,7 +131,7 @@ class Prepared:
             raise Unsupported("this statement returns no rows: use run")
         parameters = plan.parameters(params)
         try:
-            if on.libpq is not None and plan.numbered is not None and on.libpq.ready():
+            if on.libpq is not None and plan.numbered is not None and on.libpq.ready(on.begin):
                 assert isinstance(parameters, dict)
                 return plan, *on.libpq.execute(plan, parameters)
             cursor = on.cursor
@@ -154,7 +154,8 @@ class _Libpq:
     statement prepared once per connection and run with libpq's PQexecPrepared, its parameters dumped and its
     rows loaded by psycopg's own adapters (the connection's, as its cursors use), costs about 25 µs. The
     transaction is begun as psycopg begins it, with a plain BEGIN (a connection with an isolation level or
-    another transaction characteristic set, or in autocommit, goes through the cursor instead); a transaction in
+    another transaction characteristic set, or in autocommit, goes through the cursor instead; a sign-in
+    ceremony's BEGIN also relaxes synchronous_commit, in the same round trip: see begin_hot); a transaction in
     error goes through the cursor too, to be refused as psycopg refuses it. psycopg's own preparing is off
     (store/db.py): after a rollback it would deallocate every prepared statement, these too."""
 
@@ -174,8 +175,8 @@ class _Libpq:
             self._cursor = self.driver.cursor()
         return self._cursor
 
-    def ready(self) -> bool:
-        """In a transaction (or able to begin one with a plain BEGIN, begun now), and not in error."""
+    def ready(self, begin: bytes) -> bool:
+        """In a transaction (or able to begin one with a plain BEGIN, begun now with `begin`), and not in error."""
         status = self.pgconn.transaction_status
         if status == TransactionStatus.INTRANS:
             return True
@@ -188,7 +189,7 @@ class _Libpq:
         # Not sent with the first statement in libpq's pipeline mode: psycopg's wrapper of PQgetResult, which that
         # mode needs, keeps the GIL while it waits, so a statement waiting for a row lock would stop the thread
         # that holds the lock (a race test hung so). PQexec and PQexecPrepared wait without it.
-        self._check(self.pgconn.exec_(b"BEGIN"), ExecStatus.COMMAND_OK)
+        self._check(self.pgconn.exec_(begin), ExecStatus.COMMAND_OK)
         return True
 
     def execute(self, plan: _Plan, parameters: dict[str, Any]) -> tuple[list[tuple[Any, ...]] | None, int]:
@@ -247,6 +248,9 @@ _LIBPQ = "passgate.prepared.libpq"
 
 # _On.transaction of a transaction that `begin_hot` runs outside SQLAlchemy's transaction machinery.
 _HOT = "hot"
+_BEGIN = b"BEGIN"
+# One round trip: the simple query protocol runs both. SET LOCAL ends with the transaction, commit or rollback.
+_BEGIN_RELAXED = b"BEGIN; SET LOCAL synchronous_commit TO off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +260,7 @@ class _On:
     dialect: Dialect
     cursor: Any
     libpq: _Libpq | None
+    begin: bytes = _BEGIN  # what begins the transaction on libpq, when a prepared statement begins it
 
 
 def _on(session: Session) -> _On:
@@ -294,17 +299,20 @@ def _libpq(connection: Connection) -> _Libpq:
     return libpq
 
 
-def begin_hot(session: Session, connection: Connection) -> bool:
+def begin_hot(session: Session, connection: Connection, relaxed: bool = False) -> bool:
     """Run the session's next transaction on `connection` (its own, on PostgreSQL) without SQLAlchemy's transaction
     machinery while only prepared statements run: the first one sends BEGIN, `end_hot` sends COMMIT. Were
     the Session begun (`session.begin()`), its begin, its commit through the driver's and its end would cost more
     CPU than a small statement. The ORM may still take part: it begins its own transaction on the same
     connection, within this one (the driver sees one already open), and `end_hot` then ends it through the ORM.
-    False when `connection` is not psycopg's: the caller begins the Session as usual."""
+    `relaxed`: the transaction does not wait for its WAL to reach the disk at COMMIT (synchronous_commit off,
+    for this transaction only), when a prepared statement begins it. False when `connection` is not psycopg's:
+    the caller begins the Session as usual."""
     if connection.dialect.driver != "psycopg":
         return False
     libpq = _libpq(connection)
-    session.info[_ON] = _On(_HOT, connection, connection.dialect, libpq.cursor(), libpq)
+    session.info[_ON] = _On(_HOT, connection, connection.dialect, libpq.cursor(), libpq,
+                            _BEGIN_RELAXED if relaxed else _BEGIN)
     return True
 
 
