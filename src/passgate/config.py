@@ -48,9 +48,9 @@ class Settings(BaseSettings):
     tap_failures_per_ip: int = 20
     tap_failure_window_minutes: int = 15
     # Sign-in ceremonies (authorize, passkey options and assertion, the code exchange) commit on PostgreSQL without
-    # waiting for their write-ahead log to reach the disk: a crash of PostgreSQL itself can lose the last ~0.6 s
-    # of them (the user signs in again; their log entries are lost with them), nothing else. True waits, as
-    # every other transaction does (README, "Durability of sign-ins").
+    # waiting for their write-ahead log to reach the disk: a crash of PostgreSQL or its machine can lose the last
+    # ~0.6 s of them (the user signs in again; their log entries are lost with them), nothing else. True waits,
+    # as every other transaction does (README, "Durability of sign-ins").
     durable_sign_ins: bool = False
     # Set only by tests that need http:// behind a proxy-less set-up; cookies are Secure otherwise.
     secure_cookies: bool | None = None

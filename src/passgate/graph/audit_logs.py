@@ -16,14 +16,13 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import Row
 from starlette.responses import Response
 
 from ..context import RequestContext
 from ..core import errors
 from ..logs import queries
 from ..logs.writer import MULTI_FACTOR, derived_step
-from ..store.tables import DirectoryAudit, SignIn
+from ..store.tables import DirectoryAudit
 from . import odata
 from .base import graph_json, iso, odata_context, require, transaction
 
@@ -108,8 +107,8 @@ _NO_LOCATION: dict[str, Any] = {
 }
 
 
-def sign_in_json(entry: SignIn | Row[Any], beta: bool, include_unknown: bool) -> dict[str, Any]:
-    """One signIn in the shape of the version asked for."""
+def sign_in_json(entry: Any, beta: bool, include_unknown: bool) -> dict[str, Any]:
+    """One signIn (from a SignIn, or a log page's SignInRow) in the shape of the version asked for."""
     code = errors.by_number(entry.error_code) if entry.error_code else None
     body: dict[str, Any] = {
         "id": entry.id,

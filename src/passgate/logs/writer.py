@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, insert
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from ..context import RequestContext
@@ -85,8 +85,9 @@ def _derived(method: str | None, detail: str | None, at: datetime, error_code: i
     return authentication_step(method, detail, at, error_code == 0, reason if error_code else None)
 
 
-def derived_step(entry: SignIn | Row[Any]) -> dict[str, Any]:
-    """The one step an entry stands for when its writer gave none (and for entries older than steps)."""
+def derived_step(entry: Any) -> dict[str, Any]:
+    """The one step an entry (a SignIn, or a log page's SignInRow) stands for when its writer gave none (and for
+    entries older than steps)."""
     return _derived(entry.authentication_method, entry.authentication_method_detail, entry.created_at,
                     entry.error_code, entry.failure_reason)
 
