@@ -11,7 +11,7 @@ import base64
 import hashlib
 import os
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -320,7 +320,8 @@ def test_refused_blobs_leave_the_one_in_force(
     refresh(tampered, service.root_der, "does not verify")
     refresh(service.blob([], serial=99), service.root_der, "older than the one in force")
     refresh(MetadataService.create().blob([], serial=102), service.root_der, "does not verify")
-    refresh(service.blob([], serial=103, next_update=date.today() - timedelta(days=1)), service.root_der, "stale")
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    refresh(service.blob([], serial=103, next_update=yesterday), service.root_der, "stale")
     refresh(b"garbage", service.root_der, "not an MDS3 BLOB")
 
     assert in_force(db) == (100, 1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from passgate.passkeys import mds
 from tests.mdsgen import MetadataService, entry
 
 PRODUCTION_2021 = Path(__file__).resolve().parents[1] / "fixtures" / "mds3" / "mds3-blob-production-no9-2021.jwt"
+# Taken once at import: every date a test makes is relative to it, so a run that crosses midnight agrees.
 NOW = datetime.now(UTC)
 
 
@@ -44,7 +45,7 @@ def test_tampered_wrong_root_rolled_back_and_stale_blobs_are_refused() -> None:
         mds.verify(good, MetadataService.create().root_der, None, NOW)
     with pytest.raises(mds.BlobRefused, match="older than the one in force"):
         mds.verify(good, service.root_der, 101, NOW)
-    stale = service.blob([], serial=102, next_update=date.today() - timedelta(days=1))
+    stale = service.blob([], serial=102, next_update=NOW.date() - timedelta(days=1))
     with pytest.raises(mds.BlobRefused, match="stale"):
         mds.verify(stale, service.root_der, None, NOW)
     with pytest.raises(mds.BlobRefused, match="not an MDS3 BLOB"):
