@@ -141,11 +141,18 @@ async def drive(args: argparse.Namespace, server: Server, meter: CpuMeter, floor
             if spy is None:
                 print("py-spy is not installed (pip install py-spy): no profile taken")
             else:
-                print(f"Profiling the workers with py-spy for {args.duration:g} s at c={peak.concurrency}:")
+                native_out = args.profile.with_suffix(".perf.data")
+                native = profile.record_native(meter.worker_pids(), args.duration, native_out)
+                print(f"Profiling the workers with py-spy{' and perf' if native else ''} for {args.duration:g} s "
+                      f"at c={peak.concurrency}:")
                 await measured(meter, "sign-in (profiled)", peak.concurrency, load.run_window(
                     client, target, verifier, users, load.sign_in, peak.concurrency, args.duration))
-                await asyncio.get_running_loop().run_in_executor(None, spy.wait)
+                for recorder in (spy, native):
+                    if recorder is not None:
+                        await asyncio.get_running_loop().run_in_executor(None, recorder.wait)
                 print(profile.summarise(args.profile))
+                if native is not None:
+                    print(profile.summarise_native(native_out))
 
         print(f"Token refresh (refresh_token grant with rotation), {args.duration:g} s:")
         holders = [u for u in users if u.refresh_token]
@@ -208,7 +215,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="the sign-in page does not send its way back: one more authorize request for the code")
     p.add_argument("--floor-seconds", type=float, default=3.0, help="CPU seconds for each raw crypto measurement")
     p.add_argument("--profile", type=Path, help="also profile the workers with py-spy during one more step at "
-                   "the peak concurrency, write the collapsed stacks here and print where the CPU goes")
+                   "the peak concurrency, write the collapsed stacks here and print where the CPU goes; where perf "
+                   "works, also sample CPU time by binary (written beside it, as .perf.data)")
     p.add_argument("--json", type=Path, help="also write the whole report here")
     p.add_argument("--server-log", type=Path, help="where the server's output goes (default: a temp file)")
     args = p.parse_args(argv)

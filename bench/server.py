@@ -121,13 +121,16 @@ class CpuMeter:
         return CpuSample(server=server, database=self._database_cpu(), generator=t.user + t.system,
                          at=time.perf_counter())
 
-    def worker_rss_mb(self) -> list[float]:
-        """Resident memory of each worker (the uvicorn supervisor, when there is one, is not a worker)."""
+    def workers(self) -> list[psutil.Process]:
+        """The worker processes (the uvicorn supervisor, when there is one, is not a worker)."""
         children = self.server.children(recursive=True)
         # multiprocessing's resource tracker is a child too; workers are the ones that import Passgate.
-        workers = [c for c in children if "resource_tracker" not in " ".join(c.cmdline())] or [self.server]
+        return [c for c in children if "resource_tracker" not in " ".join(c.cmdline())] or [self.server]
+
+    def worker_rss_mb(self) -> list[float]:
+        """Resident memory of each worker."""
         out = []
-        for p in workers:
+        for p in self.workers():
             try:
                 out.append(p.memory_info().rss / 2**20)
             except psutil.NoSuchProcess:
@@ -135,8 +138,7 @@ class CpuMeter:
         return out
 
     def worker_pids(self) -> list[int]:
-        children = self.server.children(recursive=True)
-        return [c.pid for c in children if "resource_tracker" not in " ".join(c.cmdline())] or [self.server.pid]
+        return [p.pid for p in self.workers()]
 
 
 class Server:
